@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Baton",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "batond", targets: ["batond"]),
+        .executable(name: "batonctl", targets: ["batonctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries: each is wrapped exactly once, by the Swift module named below it.
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(name: "CMHDShim", dependencies: ["CMicroHTTPD"]),
+
+        // Pure Swift domain: no C imports.
+        .target(name: "BatonCore"),
+        .target(name: "BatonRedis", dependencies: ["BatonCore", "CHiredis"]),
+        .target(name: "BatonPostgres", dependencies: ["BatonCore", "CLibPQ"]),
+        .target(name: "BatonHTTP", dependencies: ["CMicroHTTPD", "CMHDShim"]),
+        .target(name: "BatonAPI", dependencies: ["BatonCore", "BatonHTTP"],
+                resources: [.copy("Resources/openapi.yaml")]),
+        .executableTarget(name: "batond", dependencies: [
+            "BatonCore", "BatonRedis", "BatonPostgres", "BatonHTTP", "BatonAPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "batonctl", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"]),
+        .testTarget(name: "BatonIntegrationTests", dependencies: [
+            "BatonCore", "BatonRedis", "BatonPostgres", "BatonHTTP", "BatonAPI",
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

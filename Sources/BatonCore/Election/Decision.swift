@@ -1,0 +1,22 @@
+/// What a coordination call decided, before it becomes an HTTP answer.
+public enum Decision<Value: Sendable>: Sendable {
+    /// 200: the caller got what it asked for (or, for reads, here is the state).
+    case ok(Value)
+    /// 409: a normal "no", carrying the state so a script can see who holds what.
+    case conflict(Value)
+    /// 503: the backend failed and policy does not allow a fallback answer.
+    case unavailable(BackendError?, retryAfterMs: Int)
+}
+
+/// Counters the domain reports to whoever exports metrics.
+public protocol CoordinationEvents: Sendable {
+    func leaseAcquired(_ lease: LeaseName, transition: Bool)
+    func degradedGrant(_ kind: String)
+}
+
+/// Discards events.
+public struct NoEvents: CoordinationEvents {
+    public init() {}
+    public func leaseAcquired(_ lease: LeaseName, transition: Bool) {}
+    public func degradedGrant(_ kind: String) {}
+}

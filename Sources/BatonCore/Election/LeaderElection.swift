@@ -1,0 +1,136 @@
+/// Leader election over a ``LeaseStore``: the rules of `/leader` and `/lease/*`.
+///
+/// Every call is one atomic store step guarded by the Redis breaker. While the breaker
+/// is closed a failing store gives 503 (the caller retries); once it is open the
+/// ``FailurePolicy`` decides: `grant` answers "you lead" in degraded mode with no fencing
+/// token, `deny` keeps answering 503.
+public struct LeaderElection: Sendable {
+    public let store: any LeaseStore
+    public let breaker: CircuitBreaker
+    public let defaultPolicy: FailurePolicy
+    public let history: any HistoryRecorder
+    public let fencingFloor: any FencingFloor
+    public let events: any CoordinationEvents
+    public let clock: any Clock
+
+    public init(store: any LeaseStore, breaker: CircuitBreaker, defaultPolicy: FailurePolicy,
+                history: any HistoryRecorder, fencingFloor: any FencingFloor = NoFencingFloor(),
+                events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock()) {
+        self.store = store
+        self.breaker = breaker
+        self.defaultPolicy = defaultPolicy
+        self.history = history
+        self.fencingFloor = fencingFloor
+        self.events = events
+        self.clock = clock
+    }
+
+    /// `POST /leader`: acquire, or renew when the caller already holds the lease.
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
+        let floor = fencingFloor.floor(for: lease)
+        switch breaker.run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, fencingFloor: floor) }) {
+        case .success(.acquired(let tenure, let previous)):
+            fencingFloor.observe(tenure.fencingToken, for: lease)
+            history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
+            events.leaseAcquired(lease, transition: previous != holder)
+            return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder, acquired: true))
+        case .success(.renewed(let tenure)):
+            return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
+        case .success(.heldByOther(let tenure)):
+            return .conflict(LeaseView(lease: lease, tenure: tenure, caller: holder))
+        case .failure(let error, let opened):
+            return fallback(error, opened: opened, policy: policy) { degraded(lease, holder, ttlMs) }
+        case .rejected:
+            return fallback(nil, opened: true, policy: policy) { degraded(lease, holder, ttlMs) }
+        }
+    }
+
+    /// `POST /lease/renew`: extend the caller's tenure. Never starts a new one, so a
+    /// holder that lost its lease finds out instead of silently leading again.
+    public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
+        switch breaker.run({ () throws(BackendError) in try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken) }) {
+        case .success(.renewed(let tenure)):
+            return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
+        case .success(.notHeld(let current)):
+            return .conflict(LeaseView(lease: lease, tenure: current, caller: holder))
+        case .failure(let error, let opened):
+            return fallback(error, opened: opened, policy: policy) { degraded(lease, holder, ttlMs, acquired: false) }
+        case .rejected:
+            return fallback(nil, opened: true, policy: policy) { degraded(lease, holder, ttlMs, acquired: false) }
+        }
+    }
+
+    /// The answer to `POST /lease/release`.
+    public struct Release: Sendable {
+        public let released: Bool
+        public let view: LeaseView
+    }
+
+    /// `POST /lease/release`: end the caller's tenure so another holder can start at once.
+    public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<Release> {
+        switch breaker.run({ () throws(BackendError) in try store.release(lease, holder: holder, fencingToken: fencingToken) }) {
+        case .success(.released(let tenure)):
+            history.record(.tenureEnded(lease: lease, fencingToken: tenure.fencingToken, endedAtMs: clock.wallMs(), reason: .released))
+            return .ok(Release(released: true, view: LeaseView(lease: lease, tenure: nil, caller: holder)))
+        case .success(.vacant):
+            return .ok(Release(released: false, view: LeaseView(lease: lease, tenure: nil, caller: holder)))
+        case .success(.heldByOther(let tenure)):
+            return .conflict(Release(released: false, view: LeaseView(lease: lease, tenure: tenure, caller: holder)))
+        case .failure(let error, let opened):
+            return fallback(error, opened: opened, policy: policy) { degradedRelease(lease, holder) }
+        case .rejected:
+            return fallback(nil, opened: true, policy: policy) { degradedRelease(lease, holder) }
+        }
+    }
+
+    /// `GET /leader?lease=`: the state as seen by nobody in particular. Reads have no
+    /// fallback: while Redis is unreachable the truth is unknown, so the answer is 503.
+    public func state(_ lease: LeaseName, caller: Holder? = nil) -> Decision<LeaseView> {
+        switch breaker.run({ () throws(BackendError) in try store.tenure(of: lease) }) {
+        case .success(let tenure):
+            return .ok(LeaseView(lease: lease, tenure: tenure, caller: caller))
+        case .failure(let error, _):
+            return .unavailable(error, retryAfterMs: retryAfterMs)
+        case .rejected:
+            return .unavailable(nil, retryAfterMs: retryAfterMs)
+        }
+    }
+
+    /// `GET /leases`: every known lease with its state, sorted by name.
+    public func all() -> Decision<[LeaseView]> {
+        let outcome = breaker.run { () throws(BackendError) -> [LeaseView] in
+            var views: [LeaseView] = []
+            for lease in try store.knownLeases().sorted(by: { $0.value < $1.value }) {
+                views.append(LeaseView(lease: lease, tenure: try store.tenure(of: lease), caller: nil))
+            }
+            return views
+        }
+        switch outcome {
+        case .success(let views): return .ok(views)
+        case .failure(let error, _): return .unavailable(error, retryAfterMs: retryAfterMs)
+        case .rejected: return .unavailable(nil, retryAfterMs: retryAfterMs)
+        }
+    }
+
+    /// How long a caller should wait before retrying a 503: until the next probe.
+    public var retryAfterMs: Int { Int(max(1_000, breaker.cooldownMs)) }
+
+    private func fallback<V>(_ error: BackendError?, opened: Bool, policy: FailurePolicy?, _ grant: () -> V) -> Decision<V> {
+        guard opened, (policy ?? defaultPolicy) == .grant else {
+            return .unavailable(error, retryAfterMs: retryAfterMs)
+        }
+        events.degradedGrant("lease")
+        return .ok(grant())
+    }
+
+    private func degraded(_ lease: LeaseName, _ holder: Holder, _ ttlMs: Int, acquired: Bool = true) -> LeaseView {
+        let view = LeaseView.degraded(lease: lease, caller: holder, ttlMs: ttlMs, nowMs: clock.wallMs())
+        return acquired ? view : LeaseView(lease: lease, holder: holder, leader: true, acquired: false, fencingToken: nil,
+                                           ttlMs: ttlMs, expiresInMs: ttlMs, acquiredAtMs: nil, mode: .degraded)
+    }
+
+    private func degradedRelease(_ lease: LeaseName, _ holder: Holder) -> Release {
+        Release(released: true, view: LeaseView(lease: lease, holder: nil, leader: false, acquired: false, fencingToken: nil,
+                                                ttlMs: nil, expiresInMs: nil, acquiredAtMs: nil, mode: .degraded))
+    }
+}

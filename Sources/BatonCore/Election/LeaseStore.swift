@@ -1,0 +1,38 @@
+/// The arbiter of leases. Each method is one atomic step in the store; the service keeps
+/// no lease state in memory, so any number of Baton replicas can share one store.
+public protocol LeaseStore: Sendable {
+    /// Starts a tenure if the lease is vacant, renews it if `holder` already holds it,
+    /// or reports the current tenure. A new tenure's fencing token is above `fencingFloor`.
+    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingFloor: Int64) throws(BackendError) -> AcquireResult
+    /// Extends the caller's tenure; never starts a new one. With `fencingToken`, only that tenure.
+    func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?) throws(BackendError) -> RenewResult
+    /// Ends the caller's tenure at once.
+    func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult
+    /// The current tenure, or nil when vacant.
+    func tenure(of lease: LeaseName) throws(BackendError) -> Tenure?
+    /// Every lease that has ever had a tenure (still known to the store).
+    func knownLeases() throws(BackendError) -> [LeaseName]
+}
+
+public enum AcquireResult: Sendable, Equatable {
+    /// A new tenure began; `previousHolder` held the one before it (nil for the first).
+    case acquired(Tenure, previousHolder: Holder?)
+    /// The caller already held it; its TTL was reset.
+    case renewed(Tenure)
+    /// Someone else holds it.
+    case heldByOther(Tenure)
+}
+
+public enum RenewResult: Sendable, Equatable {
+    case renewed(Tenure)
+    /// The caller does not hold this tenure; the current one (if any) is attached.
+    case notHeld(Tenure?)
+}
+
+public enum ReleaseResult: Sendable, Equatable {
+    case released(Tenure)
+    /// Nobody held it.
+    case vacant
+    /// Someone else (or another tenure of the caller) holds it.
+    case heldByOther(Tenure)
+}

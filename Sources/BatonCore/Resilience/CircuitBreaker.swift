@@ -1,0 +1,119 @@
+import Synchronization
+
+/// A per-backend circuit breaker.
+///
+/// Closed: every call goes to the backend; failures are counted, a success resets the
+/// count. After `threshold` consecutive failures it opens: calls are not attempted and
+/// the caller applies its ``FailurePolicy``. After `cooldownMs` exactly one call is let
+/// through as a probe (half-open); its success closes the breaker, its failure opens it
+/// for another cooldown. Only ``BackendError``s count; logical answers do not.
+public final class CircuitBreaker: Sendable {
+    /// The breaker's position, as shown in `/status` and `/metrics`.
+    public enum State: String, Sendable {
+        case closed, open
+        case halfOpen = "half_open"
+    }
+
+    /// The result of one guarded call.
+    public enum Outcome<Value> {
+        /// The backend answered.
+        case success(Value)
+        /// The backend failed; `opened` tells whether the breaker is open now.
+        case failure(BackendError, opened: Bool)
+        /// The breaker is open: the backend was not called.
+        case rejected
+    }
+
+    /// A point-in-time view for status pages.
+    public struct Snapshot: Sendable {
+        public let backend: Backend
+        public let state: State
+        public let consecutiveFailures: Int
+        public let totalFailures: Int
+        public let timesOpened: Int
+        public let lastError: String?
+    }
+
+    private struct Inner {
+        var state: State = .closed
+        var consecutiveFailures = 0
+        var openedAtMs: Int64 = 0
+        var totalFailures = 0
+        var timesOpened = 0
+        var lastError: String?
+    }
+
+    public let backend: Backend
+    public let threshold: Int
+    public let cooldownMs: Int64
+    private let clock: any Clock
+    private let inner = Mutex(Inner())
+
+    public init(backend: Backend, threshold: Int = 3, cooldownMs: Int64 = 5_000, clock: any Clock = SystemClock()) {
+        precondition(threshold >= 1, "threshold must be at least 1")
+        self.backend = backend
+        self.threshold = threshold
+        self.cooldownMs = cooldownMs
+        self.clock = clock
+    }
+
+    /// Runs `body` unless the breaker is open, and records its result.
+    public func run<Value>(_ body: () throws(BackendError) -> Value) -> Outcome<Value> {
+        guard let isProbe = admit() else { return .rejected }
+        do {
+            let value = try body()
+            inner.withLock { s in
+                s.state = .closed
+                s.consecutiveFailures = 0
+            }
+            return .success(value)
+        } catch {
+            let opened = recordFailure(error, probe: isProbe)
+            return .failure(error, opened: opened)
+        }
+    }
+
+    /// Whether a call may go to the backend now; nil when it may not, else whether it is the probe.
+    private func admit() -> Bool? {
+        let now = clock.monotonicMs()
+        return inner.withLock { s -> Bool? in
+            switch s.state {
+            case .closed:
+                return false
+            case .halfOpen:
+                return nil  // a probe is already in flight
+            case .open:
+                guard now - s.openedAtMs >= cooldownMs else { return nil }
+                s.state = .halfOpen
+                return true
+            }
+        }
+    }
+
+    private func recordFailure(_ error: BackendError, probe: Bool) -> Bool {
+        let now = clock.monotonicMs()
+        return inner.withLock { s in
+            s.totalFailures += 1
+            s.lastError = error.description
+            s.consecutiveFailures += 1
+            if probe || s.state == .open || s.consecutiveFailures >= threshold {
+                if s.state != .open { s.timesOpened += (s.state == .halfOpen ? 0 : 1) }
+                s.state = .open
+                s.openedAtMs = now
+                return true
+            }
+            return false
+        }
+    }
+
+    /// The current state.
+    public var state: State { inner.withLock { $0.state } }
+
+    /// A consistent view of the counters.
+    public func snapshot() -> Snapshot {
+        inner.withLock { s in
+            Snapshot(backend: backend, state: s.state, consecutiveFailures: s.consecutiveFailures,
+                     totalFailures: s.totalFailures, timesOpened: s.timesOpened, lastError: s.lastError)
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/// The arbiter of task claims. Each method is one atomic step in the store.
+public protocol ClaimStore: Sendable {
+    /// Claims `request.task` for a new run `runId` unless it is held, recently completed,
+    /// or its slot is done. The new claim's fencing token is above `fencingFloor`.
+    func claim(_ request: ClaimRequest, runId: String, fencingFloor: Int64) throws(BackendError) -> ClaimResult
+    /// Pushes the running claim's expiry to `lockAtMostMs` from now.
+    func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int) throws(BackendError) -> ExtendResult
+    /// Marks the run finished: keeps the claim until `lock_at_least` has passed and, unless
+    /// the run was cancelled, marks its slot done.
+    func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus) throws(BackendError) -> CompleteResult
+    /// The current claim, or nil.
+    func claim(of task: TaskName) throws(BackendError) -> TaskClaim?
+    /// Every task that has ever been claimed (still known to the store).
+    func knownTasks() throws(BackendError) -> [TaskName]
+}
+
+public enum ClaimResult: Sendable, Equatable {
+    case claimed(TaskClaim)
+    case refused(ClaimRefusal, current: TaskClaim?)
+}
+
+public enum ExtendResult: Sendable, Equatable {
+    case extended(TaskClaim)
+    /// The run no longer holds the claim; the current claim (if any) is attached.
+    case lost(TaskClaim?)
+}
+
+public enum CompleteResult: Sendable, Equatable {
+    /// Recorded in time; the claim as it was (now completed).
+    case completed(TaskClaim)
+    /// The claim had expired or been taken over; `current` is whatever holds the task now.
+    case late(current: TaskClaim?)
+}

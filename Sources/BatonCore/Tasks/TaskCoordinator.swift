@@ -1,0 +1,145 @@
+import Foundation
+
+/// Run-once coordination of scheduled tasks (ShedLock semantics) over a ``ClaimStore``,
+/// with every claim and completion written to history.
+///
+/// `lock_at_most` bounds how long a dead holder can block the task; `lock_at_least`
+/// keeps a finished run's claim so a replica whose clock fires a little later does not
+/// run the task again; a `slot` allows at most one completed run per schedule slot.
+public struct TaskCoordinator: Sendable {
+    public let store: any ClaimStore
+    public let breaker: CircuitBreaker
+    public let defaultPolicy: FailurePolicy
+    public let history: any HistoryRecorder
+    public let fencingFloor: any TaskFencingFloor
+    public let events: any CoordinationEvents
+    public let clock: any Clock
+
+    public init(store: any ClaimStore, breaker: CircuitBreaker, defaultPolicy: FailurePolicy,
+                history: any HistoryRecorder, fencingFloor: any TaskFencingFloor = NoTaskFencingFloor(),
+                events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock()) {
+        self.store = store
+        self.breaker = breaker
+        self.defaultPolicy = defaultPolicy
+        self.history = history
+        self.fencingFloor = fencingFloor
+        self.events = events
+        self.clock = clock
+    }
+
+    /// `POST /tasks/claim`.
+    public func claim(_ request: ClaimRequest, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
+        let runId = UUID().uuidString.lowercased()
+        let floor = fencingFloor.floor(for: request.task)
+        switch breaker.run({ () throws(BackendError) in try store.claim(request, runId: runId, fencingFloor: floor) }) {
+        case .success(.claimed(let claim)):
+            fencingFloor.observe(claim.fencingToken, for: request.task)
+            history.record(.run(RunRecord(runId: claim.runId, task: claim.task, slot: claim.slot, holder: claim.holder,
+                                          fencingToken: claim.fencingToken, claimedAtMs: claim.claimedAtMs, mode: .normal)))
+            return .ok(ClaimView(task: request.task, claimed: true, claim: claim))
+        case .success(.refused(let reason, let current)):
+            return .conflict(ClaimView(task: request.task, claimed: false, reason: reason, claim: current))
+        case .failure(let error, let opened):
+            return fallback(error, opened: opened, policy: policy) { degradedClaim(request, runId: runId) }
+        case .rejected:
+            return fallback(nil, opened: true, policy: policy) { degradedClaim(request, runId: runId) }
+        }
+    }
+
+    /// `POST /tasks/extend`: keep-alive for a long run. Only the current run may extend.
+    public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
+        let degraded = { ClaimView(degradedExtend: task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }
+        switch breaker.run({ () throws(BackendError) in try store.extend(task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }) {
+        case .success(.extended(let claim)):
+            return .ok(ClaimView(task: task, claimed: true, claim: claim))
+        case .success(.lost(let current)):
+            return .conflict(ClaimView(task: task, claimed: false, reason: current == nil ? nil : .held, claim: current))
+        case .failure(let error, let opened):
+            return fallback(error, opened: opened, policy: policy, degraded)
+        case .rejected:
+            return fallback(nil, opened: true, policy: policy, degraded)
+        }
+    }
+
+    /// `POST /tasks/complete`. The run is recorded whatever happens: in time (200), late
+    /// (409, `late: true`), or while Redis is unreachable (200, degraded, when policy grants).
+    public func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus, detail: String?,
+                         policy: FailurePolicy? = nil) -> Decision<CompletionView> {
+        let now = clock.wallMs()
+        switch breaker.run({ () throws(BackendError) in try store.complete(task, runId: runId, holder: holder, status: status) }) {
+        case .success(.completed(let claim)):
+            history.record(.run(RunRecord(runId: runId, task: task, slot: claim.slot, holder: holder, fencingToken: claim.fencingToken,
+                                          claimedAtMs: claim.claimedAtMs, finishedAtMs: now, status: status, detail: detail, mode: .normal)))
+            return .ok(CompletionView(task: task, runId: runId, status: status, recorded: true, late: false, current: nil, mode: .normal))
+        case .success(.late(let current)):
+            history.record(.run(RunRecord(runId: runId, task: task, slot: nil, holder: holder, fencingToken: nil, claimedAtMs: nil,
+                                          finishedAtMs: now, status: status, detail: detail, mode: .normal, late: true)))
+            let view = current.map { ClaimView(task: task, claimed: false, reason: .held, claim: $0) }
+            return .conflict(CompletionView(task: task, runId: runId, status: status, recorded: true, late: true, current: view, mode: .normal))
+        case .failure(let error, let opened):
+            return degradedComplete(error, opened: opened, task, runId, holder, status, detail, now, policy)
+        case .rejected:
+            return degradedComplete(nil, opened: true, task, runId, holder, status, detail, now, policy)
+        }
+    }
+
+    /// The current claim of a task, or nil.
+    public func current(_ task: TaskName) -> Decision<TaskClaim?> {
+        switch breaker.run({ () throws(BackendError) in try store.claim(of: task) }) {
+        case .success(let claim): return .ok(claim)
+        case .failure(let error, _): return .unavailable(error, retryAfterMs: retryAfterMs)
+        case .rejected: return .unavailable(nil, retryAfterMs: retryAfterMs)
+        }
+    }
+
+    /// Every known task with its current claim, sorted by name.
+    public func all() -> Decision<[(TaskName, TaskClaim?)]> {
+        let outcome = breaker.run { () throws(BackendError) -> [(TaskName, TaskClaim?)] in
+            try store.knownTasks().sorted { $0.value < $1.value }.map { task throws(BackendError) in (task, try store.claim(of: task)) }
+        }
+        switch outcome {
+        case .success(let list): return .ok(list)
+        case .failure(let error, _): return .unavailable(error, retryAfterMs: retryAfterMs)
+        case .rejected: return .unavailable(nil, retryAfterMs: retryAfterMs)
+        }
+    }
+
+    public var retryAfterMs: Int { Int(max(1_000, breaker.cooldownMs)) }
+
+    private func fallback<V>(_ error: BackendError?, opened: Bool, policy: FailurePolicy?, _ grant: () -> V) -> Decision<V> {
+        guard opened, (policy ?? defaultPolicy) == .grant else {
+            return .unavailable(error, retryAfterMs: retryAfterMs)
+        }
+        events.degradedGrant("task")
+        return .ok(grant())
+    }
+
+    private func degradedClaim(_ request: ClaimRequest, runId: String) -> ClaimView {
+        let now = clock.wallMs()
+        history.record(.run(RunRecord(runId: runId, task: request.task, slot: request.slot, holder: request.holder,
+                                      fencingToken: nil, claimedAtMs: now, mode: .degraded)))
+        return ClaimView(degraded: request, runId: runId, nowMs: now)
+    }
+
+    private func degradedComplete(_ error: BackendError?, opened: Bool, _ task: TaskName, _ runId: String, _ holder: Holder,
+                                  _ status: RunStatus, _ detail: String?, _ now: Int64, _ policy: FailurePolicy?) -> Decision<CompletionView> {
+        // Whatever the policy, the run happened: keep its record.
+        history.record(.run(RunRecord(runId: runId, task: task, slot: nil, holder: holder, fencingToken: nil, claimedAtMs: nil,
+                                      finishedAtMs: now, status: status, detail: detail, mode: .degraded)))
+        return fallback(error, opened: opened, policy: policy) {
+            CompletionView(task: task, runId: runId, status: status, recorded: true, late: false, current: nil, mode: .degraded)
+        }
+    }
+}
+
+/// The lowest fencing token a new claim of a task may get (see ``FencingFloor``).
+public protocol TaskFencingFloor: Sendable {
+    func floor(for task: TaskName) -> Int64
+    func observe(_ token: FencingToken, for task: TaskName)
+}
+
+public struct NoTaskFencingFloor: TaskFencingFloor {
+    public init() {}
+    public func floor(for task: TaskName) -> Int64 { 0 }
+    public func observe(_ token: FencingToken, for task: TaskName) {}
+}

@@ -1,0 +1,58 @@
+/// Reads a JSON object body field by field, with errors that name the field.
+///
+/// Bodies are parsed as JSON whatever the Content-Type (plain `curl -d` must work).
+/// Unknown fields are rejected, so a typo (`ttl` for `ttl_ms`) is a 400, not a silent default.
+public struct BodyReader {
+    public let object: JSONValue
+
+    /// Parses `body`; an empty body is an empty object when `emptyIsObject`.
+    public init(_ body: [UInt8], allowed: Set<String>, emptyIsObject: Bool = false) throws(Problem) {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            guard emptyIsObject else { throw Problem.badRequest("invalid_json", "request body is empty; expected a JSON object") }
+            object = .object([])
+            return
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(body)
+        } catch {
+            throw Problem.badRequest("invalid_json", "request body is not valid JSON: \(error)")
+        }
+        guard case .object(let pairs) = value else {
+            throw Problem.badRequest("invalid_json", "request body must be a JSON object, got \(value.typeName)")
+        }
+        for (key, _) in pairs where !allowed.contains(key) {
+            throw Problem.invalidField(String(key.prefix(64)), "unknown field; allowed: \(allowed.sorted().joined(separator: ", "))")
+        }
+        object = value
+    }
+
+    /// A string field; nil when absent (or null) and not required.
+    public func string(_ name: String, required: Bool = false) throws(Problem) -> String? {
+        switch object[name] {
+        case nil, .null?:
+            if required { throw Problem.invalidField(name, "is required") }
+            return nil
+        case .string(let s)?: return s
+        case let other?: throw Problem.invalidField(name, "expected string, got \(other.typeName)")
+        }
+    }
+
+    /// An integer field within `range`; nil when absent (or null).
+    public func int(_ name: String, in range: ClosedRange<Int>, required: Bool = false) throws(Problem) -> Int? {
+        switch object[name] {
+        case nil, .null?:
+            if required { throw Problem.invalidField(name, "is required") }
+            return nil
+        case .int(let v)?:
+            guard v >= Int64(range.lowerBound), v <= Int64(range.upperBound) else {
+                throw Problem.invalidField(name, "must be between \(range.lowerBound) and \(range.upperBound), got \(v)")
+            }
+            return Int(v)
+        case .double(let d)?:
+            throw Problem.invalidField(name, "expected an integer, got \(d)")
+        case let other?:
+            throw Problem.invalidField(name, "expected integer, got \(other.typeName)")
+        }
+    }
+}

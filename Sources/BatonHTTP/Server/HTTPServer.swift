@@ -1,0 +1,231 @@
+import CMHDShim
+import CMicroHTTPD
+import Glibc
+import Synchronization
+
+/// An HTTP/1.1 server on libmicrohttpd: an internal epoll thread pool, keep-alive, body,
+/// header and idle limits, and a graceful stop.
+///
+/// libmicrohttpd calls the access handler several times per request. Answering on the
+/// first call makes 0.9.75 close keep-alive connections (about 6x slower), so the first
+/// call only allocates the per-request state, body chunks are accumulated on the next
+/// calls, and the handler runs on the last one (body complete).
+public final class HTTPServer: Sendable {
+    public let settings: ServerSettings
+    private let context: ServerContext
+    /// The MHD daemon's address (0 when not running). Kept as an integer because
+    /// OpaquePointer is not Sendable; only `start` and `stop` use it.
+    private let daemonAddress = Atomic<Int>(0)
+
+    public init(settings: ServerSettings, handler: any HTTPHandler, observer: (any HTTPObserver)? = nil) {
+        self.settings = settings
+        self.context = ServerContext(handler: handler, observer: observer, maxBody: settings.maxBodyBytes)
+    }
+
+    /// The port actually bound (useful with port 0).
+    public private(set) var port: Int {
+        get { context.port.load(ordering: .relaxed) }
+        set { context.port.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Binds and starts serving on background threads.
+    public func start() throws(ServerError) {
+        var address = try ListenAddress(settings.listen)
+        let cls = Unmanaged.passUnretained(context).toOpaque()
+        let started: OpaquePointer? = withUnsafePointer(to: &address.storage) { storage in
+            storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                var s = baton_mhd_settings(
+                    address: sa, thread_pool_size: UInt32(max(1, settings.threads)),
+                    connection_timeout_s: UInt32(settings.idleTimeoutSeconds),
+                    connection_limit: UInt32(settings.connectionLimit),
+                    connection_memory_limit: settings.connectionMemoryBytes,
+                    listen_backlog: UInt32(settings.listenBacklog))
+                return baton_mhd_start(&s, accessHandler, cls, requestCompleted, cls)
+            }
+        }
+        guard let d = started else {
+            throw ServerError("cannot listen on \(settings.listen): \(String(cString: strerror(errno)))")
+        }
+        daemonAddress.store(Int(bitPattern: UnsafeRawPointer(d)), ordering: .sequentiallyConsistent)
+        port = Int(baton_mhd_bound_port(d))
+    }
+
+    /// Requests being handled right now (begun and not yet completed).
+    public var inFlight: Int { context.inFlight.load(ordering: .relaxed) }
+
+    /// Stops accepting connections, lets in-flight requests finish (answering them with
+    /// `Connection: close`) for at most `graceMs`, then stops. Returns the requests cut off.
+    @discardableResult
+    public func stop(graceMs: Int = 8_000) -> Int {
+        let address = daemonAddress.exchange(0, ordering: .sequentiallyConsistent)
+        guard let raw = UnsafeRawPointer(bitPattern: address) else { return 0 }
+        let d = OpaquePointer(raw)
+        context.draining.store(true, ordering: .relaxed)
+        let fd = MHD_quiesce_daemon(d)
+        if fd >= 0 { Glibc.close(fd) }
+        var waited = 0
+        while context.inFlight.load(ordering: .relaxed) > 0 && waited < graceMs {
+            usleep(10_000)
+            waited += 10
+        }
+        let cut = context.inFlight.load(ordering: .relaxed)
+        MHD_stop_daemon(d)
+        return cut
+    }
+}
+
+/// State shared by all worker threads; passed to the C callbacks as `cls`.
+final class ServerContext: Sendable {
+    let handler: any HTTPHandler
+    let observer: (any HTTPObserver)?
+    let maxBody: Int
+    let inFlight = Atomic<Int>(0)
+    let draining = Atomic<Bool>(false)
+    let port = Atomic<Int>(0)
+
+    init(handler: any HTTPHandler, observer: (any HTTPObserver)?, maxBody: Int) {
+        self.handler = handler
+        self.observer = observer
+        self.maxBody = maxBody
+    }
+}
+
+/// One request's state between libmicrohttpd calls; owned through `*con_cls`.
+private final class PendingRequest {
+    let startNs: UInt64 = monotonicNs()
+    var body: [UInt8] = []
+    var answered = false
+}
+
+private func monotonicNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+private func accessHandler(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ url: UnsafePointer<CChar>?,
+    _ method: UnsafePointer<CChar>?, _ version: UnsafePointer<CChar>?, _ uploadData: UnsafePointer<CChar>?,
+    _ uploadSize: UnsafeMutablePointer<Int>?, _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> MHD_Result {
+    guard let cls, let connection, let conCls, let uploadSize else { return MHD_Result.NO }
+    let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+
+    // First call: headers are in; allocate state and answer later (keeps keep-alive alive).
+    guard let raw = conCls.pointee else {
+        conCls.pointee = Unmanaged.passRetained(PendingRequest()).toOpaque()
+        server.inFlight.add(1, ordering: .relaxed)
+        return MHD_Result.YES
+    }
+    let pending = Unmanaged<PendingRequest>.fromOpaque(raw).takeUnretainedValue()
+    if pending.answered {
+        uploadSize.pointee = 0  // discard the rest of an oversized body
+        return MHD_Result.YES
+    }
+
+    let chunk = uploadSize.pointee
+    if chunk > 0 {
+        if pending.body.count + chunk > server.maxBody {
+            pending.answered = true
+            uploadSize.pointee = 0
+            let request = collect(connection, url, method, body: [], server: server)
+            return respond(connection, Problem.tooLarge(limit: server.maxBody).response, request, pending, server, close: true)
+        }
+        if let data = uploadData {
+            data.withMemoryRebound(to: UInt8.self, capacity: chunk) { pending.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: chunk)) }
+        }
+        uploadSize.pointee = 0
+        return MHD_Result.YES
+    }
+
+    // Declared too large: refuse before reading it.
+    if pending.body.isEmpty, let cl = lookup(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"), let n = Int(cl), n > server.maxBody {
+        pending.answered = true
+        let request = collect(connection, url, method, body: [], server: server)
+        return respond(connection, Problem.tooLarge(limit: server.maxBody).response, request, pending, server, close: true)
+    }
+
+    pending.answered = true
+    let request = collect(connection, url, method, body: pending.body, server: server)
+    let response = server.handler.handle(request)
+    return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))
+}
+
+private func requestCompleted(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
+    _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ code: MHD_RequestTerminationCode
+) {
+    guard let cls, let conCls, let raw = conCls.pointee else { return }
+    Unmanaged<PendingRequest>.fromOpaque(raw).release()
+    conCls.pointee = nil
+    Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().inFlight.subtract(1, ordering: .relaxed)
+}
+
+/// Copies method, path, headers and query out of libmicrohttpd.
+private func collect(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, _ method: UnsafePointer<CChar>?,
+                     body: [UInt8], server: ServerContext) -> HTTPRequest {
+    var values = CollectedValues()
+    withUnsafeMutablePointer(to: &values) { p in
+        _ = MHD_get_connection_values(connection, MHD_ValueKind.HEADER_KIND, collectHeader, p)
+        _ = MHD_get_connection_values(connection, MHD_ValueKind.GET_ARGUMENT_KIND, collectQuery, p)
+    }
+    let incoming = values.headers["x-request-id"]
+    let requestId = incoming.flatMap { isSafeRequestId($0) ? $0 : nil } ?? newRequestId()
+    return HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: url.map { String(cString: $0) } ?? "/",
+                       headers: values.headers, query: values.query, body: body, requestId: requestId)
+}
+
+private struct CollectedValues {
+    var headers: [String: String] = [:]
+    var query: [(String, String)] = []
+}
+
+private func collectHeader(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?,
+                           _ value: UnsafePointer<CChar>?) -> MHD_Result {
+    guard let cls, let key else { return MHD_Result.YES }
+    let values = cls.assumingMemoryBound(to: CollectedValues.self)
+    let name = String(cString: key).lowercased()
+    if values.pointee.headers[name] == nil { values.pointee.headers[name] = value.map { String(cString: $0) } ?? "" }
+    return MHD_Result.YES
+}
+
+private func collectQuery(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?,
+                          _ value: UnsafePointer<CChar>?) -> MHD_Result {
+    guard let cls, let key else { return MHD_Result.YES }
+    let values = cls.assumingMemoryBound(to: CollectedValues.self)
+    values.pointee.query.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    return MHD_Result.YES
+}
+
+private func lookup(_ connection: OpaquePointer, _ kind: MHD_ValueKind, _ name: String) -> String? {
+    MHD_lookup_connection_value(connection, kind, name).map { String(cString: $0) }
+}
+
+private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ request: HTTPRequest,
+                     _ pending: PendingRequest, _ server: ServerContext, close: Bool) -> MHD_Result {
+    let made: OpaquePointer? = response.body.withUnsafeBytes { buf in
+        MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+    }
+    guard let r = made else { return MHD_Result.NO }
+    for (name, value) in response.headers { _ = baton_mhd_add_header(r, name, value) }
+    _ = baton_mhd_add_header(r, "X-Request-Id", request.requestId)
+    if close { _ = baton_mhd_add_header(r, "Connection", "close") }
+    let result = MHD_queue_response(connection, UInt32(response.status), r)
+    MHD_destroy_response(r)
+    server.observer?.served(request, response, durationNs: monotonicNs() - pending.startNs)
+    return result
+}
+
+/// Request ids from clients are echoed only when short and plain (they go into logs).
+private func isSafeRequestId(_ s: String) -> Bool {
+    !s.isEmpty && s.utf8.count <= 128 && s.utf8.allSatisfy { b in
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3A
+    }
+}
+
+private func newRequestId() -> String {
+    var g = SystemRandomNumberGenerator()
+    let v = g.next() as UInt64
+    let s = String(v, radix: 16)
+    return String(repeating: "0", count: 16 - s.count) + s
+}

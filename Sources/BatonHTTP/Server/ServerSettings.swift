@@ -1,0 +1,21 @@
+/// Limits and sizing for ``HTTPServer``.
+public struct ServerSettings: Sendable {
+    /// `host:port`; host may be an IPv4 address, `[IPv6]`, `localhost` or `*`/`0.0.0.0`.
+    public var listen: String
+    /// Worker threads; each serves its connections one request at a time.
+    public var threads: Int
+    /// Largest accepted request body (413 above).
+    public var maxBodyBytes: Int = 64 * 1024
+    /// Idle connections are closed after this many seconds.
+    public var idleTimeoutSeconds: Int = 30
+    /// Concurrent connections across all threads.
+    public var connectionLimit: Int = 4_096
+    /// Memory for one connection's request line and headers (larger headers get 431).
+    public var connectionMemoryBytes: Int = 32 * 1024
+    public var listenBacklog: Int = 1_024
+
+    public init(listen: String, threads: Int) {
+        self.listen = listen
+        self.threads = threads
+    }
+}

@@ -1,0 +1,62 @@
+/// The lease scripts. Keys of one lease share the hash tag `{lease}`:
+/// - `baton:lease:{L}`       hash holder, token, acquired_at, ttl — expires with the tenure (PX)
+/// - `baton:lease:{L}:meta`  hash token (fencing counter), last_holder — never expires
+///
+/// Every script answers `{code, holder, token, acquired_at, ttl, pttl[, previous_holder]}`
+/// (only `{code}` when the lease is vacant). Time comes from Redis (`TIME`), so replicas
+/// with skewed clocks agree.
+enum LeaseScripts {
+    static let acquire = LuaScript(name: "lease_acquire", source: """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local ttl = tonumber(ARGV[2])
+    local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
+    if not cur[1] then
+      local tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
+      local floor = tonumber(ARGV[3])
+      if tok <= floor then
+        tok = floor + 1
+        redis.call('HSET', KEYS[2], 'token', tok)
+      end
+      local prev = redis.call('HGET', KEYS[2], 'last_holder')
+      redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
+      redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', tok, 'acquired_at', now, 'ttl', ttl)
+      redis.call('PEXPIRE', KEYS[1], ttl)
+      return {1, ARGV[1], tok, now, ttl, ttl, prev}
+    end
+    if cur[1] == ARGV[1] then
+      redis.call('HSET', KEYS[1], 'ttl', ttl)
+      redis.call('PEXPIRE', KEYS[1], ttl)
+      return {2, cur[1], tonumber(cur[2]), tonumber(cur[3]), ttl, ttl}
+    end
+    return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
+    """)
+
+    static let renew = LuaScript(name: "lease_renew", source: """
+    local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
+    if not cur[1] then return {0} end
+    if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
+      redis.call('HSET', KEYS[1], 'ttl', ARGV[2])
+      redis.call('PEXPIRE', KEYS[1], ARGV[2])
+      return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(ARGV[2]), tonumber(ARGV[2])}
+    end
+    return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
+    """)
+
+    static let release = LuaScript(name: "lease_release", source: """
+    local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
+    if not cur[1] then return {2} end
+    local pttl = redis.call('PTTL', KEYS[1])
+    if cur[1] == ARGV[1] and (ARGV[2] == '' or ARGV[2] == cur[2]) then
+      redis.call('DEL', KEYS[1])
+      return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}
+    end
+    return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}
+    """)
+
+    static let state = LuaScript(name: "lease_state", source: """
+    local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
+    if not cur[1] then return {0} end
+    return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
+    """)
+}

@@ -1,0 +1,84 @@
+/// The task-claim scripts (ShedLock semantics). Keys of one task share the hash tag `{task}`:
+/// - `baton:task:{T}:claim`        hash run_id, holder, slot, token, claimed_at, at_most, at_least, state;
+///                                 expires at lock_at_most (running) or lock_at_least (completed)
+/// - `baton:task:{T}:meta`         hash token (fencing counter) — never expires
+/// - `baton:task:{T}:slot:<slot>`  the run id that completed the slot; outlives the claim
+///
+/// Every script answers `{code, run_id, holder, slot, token, claimed_at, at_most, at_least, state, pttl}`
+/// (only `{code}` when there is no claim to show).
+enum TaskScripts {
+    /// Shared prologue: the current claim as a reply tail.
+    private static let current = """
+    local function current()
+      local c = redis.call('HMGET', KEYS[1], 'run_id', 'holder', 'slot', 'token', 'claimed_at', 'at_most', 'at_least', 'state')
+      if not c[1] then return nil end
+      return {c[1], c[2], c[3], tonumber(c[4]), tonumber(c[5]), tonumber(c[6]), tonumber(c[7]), c[8], redis.call('PTTL', KEYS[1])}
+    end
+    local function answer(code, c)
+      if not c then return {code} end
+      return {code, c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]}
+    end
+
+    """
+
+    /// codes: 1 claimed, 2 held, 3 recently completed, 4 slot done.
+    /// ARGV: holder, run_id, at_most, at_least, fencing floor, slot ('' for none)
+    static let claim = LuaScript(name: "task_claim", source: current + """
+    local c = current()
+    if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4, c) end
+    if c then
+      if c[8] == 'completed' then return answer(3, c) end
+      return answer(2, c)
+    end
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
+    local floor = tonumber(ARGV[5])
+    if tok <= floor then
+      tok = floor + 1
+      redis.call('HSET', KEYS[2], 'token', tok)
+    end
+    redis.call('HSET', KEYS[1], 'run_id', ARGV[2], 'holder', ARGV[1], 'slot', ARGV[6], 'token', tok,
+               'claimed_at', now, 'at_most', ARGV[3], 'at_least', ARGV[4], 'state', 'running')
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return answer(1, current())
+    """)
+
+    /// codes: 1 extended, 0 lost. ARGV: run_id, holder, at_most
+    static let extend = LuaScript(name: "task_extend", source: current + """
+    local c = current()
+    if c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running' then
+      redis.call('HSET', KEYS[1], 'at_most', ARGV[3])
+      redis.call('PEXPIRE', KEYS[1], ARGV[3])
+      return answer(1, current())
+    end
+    return answer(0, c)
+    """)
+
+    /// codes: 1 completed, 0 late. ARGV: run_id, holder, status, slot-marker ttl ms.
+    /// The slot key is built here from the claim's own slot; it carries the same hash
+    /// tag as KEYS[1], so it lives in the same cluster slot.
+    static let complete = LuaScript(name: "task_complete", source: current + """
+    local c = current()
+    if not (c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running') then return answer(0, c) end
+    if ARGV[3] ~= 'cancelled' and c[3] ~= '' then
+      redis.call('SET', string.sub(KEYS[1], 1, -6) .. 'slot:' .. c[3], ARGV[1], 'PX', ARGV[4])
+    end
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local keep = c[5] + c[7] - now
+    if keep > 0 then
+      redis.call('HSET', KEYS[1], 'state', 'completed')
+      redis.call('PEXPIRE', KEYS[1], keep)
+      return answer(1, current())
+    end
+    redis.call('DEL', KEYS[1])
+    c[8] = 'completed'
+    c[9] = 0
+    return answer(1, c)
+    """)
+
+    static let state = LuaScript(name: "task_state", source: current + """
+    return answer(1, current())
+    """)
+}

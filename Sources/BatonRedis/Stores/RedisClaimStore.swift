@@ -1,0 +1,74 @@
+import BatonCore
+
+/// Task claims in Redis: each operation is one Lua script (see ``TaskScripts``).
+public struct RedisClaimStore: ClaimStore {
+    public let redis: PerThreadRedis
+    /// How long a completed slot is remembered after its claim has gone.
+    public let slotMemoryMs: Int
+
+    public init(redis: PerThreadRedis, slotMemoryMs: Int = 30 * 86_400_000) {
+        self.redis = redis
+        self.slotMemoryMs = slotMemoryMs
+    }
+
+    public func claim(_ request: ClaimRequest, runId: String, fencingFloor: Int64) throws(BackendError) -> ClaimResult {
+        var keys = [RedisKeys.claim(request.task), RedisKeys.taskMeta(request.task)]
+        if let slot = request.slot { keys.append(RedisKeys.slot(request.task, slot)) }
+        let args = [request.holder.value, runId, String(request.lockAtMostMs), String(request.lockAtLeastMs),
+                    String(fencingFloor), request.slot?.value ?? ""]
+        let r = try run(TaskScripts.claim, request.task, keys, args)
+        let claim = try decode(request.task, r)
+        switch r[0].integer {
+        case 1:
+            guard let claim else { throw BackendError(.protocolError, "task_claim: claimed without a claim") }
+            return .claimed(claim)
+        case 2: return .refused(.held, current: claim)
+        case 3: return .refused(.recentlyCompleted, current: claim)
+        default: return .refused(.slotDone, current: claim)
+        }
+    }
+
+    public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int) throws(BackendError) -> ExtendResult {
+        let r = try run(TaskScripts.extend, task, [RedisKeys.claim(task)], [runId, holder.value, String(lockAtMostMs)])
+        let claim = try decode(task, r)
+        if r[0].integer == 1, let claim { return .extended(claim) }
+        return .lost(claim)
+    }
+
+    public func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus) throws(BackendError) -> CompleteResult {
+        let r = try run(TaskScripts.complete, task, [RedisKeys.claim(task)], [runId, holder.value, status.rawValue, String(slotMemoryMs)])
+        let claim = try decode(task, r)
+        if r[0].integer == 1, let claim { return .completed(claim) }
+        return .late(current: claim)
+    }
+
+    public func claim(of task: TaskName) throws(BackendError) -> TaskClaim? {
+        try decode(task, try run(TaskScripts.state, task, [RedisKeys.claim(task)], []))
+    }
+
+    public func knownTasks() throws(BackendError) -> [TaskName] {
+        try scan(redis.connection, pattern: RedisKeys.taskMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(TaskName.init) }
+    }
+
+    private func run(_ script: LuaScript, _ task: TaskName, _ keys: [String], _ args: [String]) throws(BackendError) -> [RedisReply] {
+        let reply = try script.run(on: redis.connection, keys: keys, args: args)
+        guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
+            throw BackendError(.protocolError, "script \(script.name): unexpected reply")
+        }
+        return items
+    }
+
+    /// `{code, run_id, holder, slot, token, claimed_at, at_most, at_least, state, pttl}`; nil for `{code}`.
+    private func decode(_ task: TaskName, _ r: [RedisReply]) throws(BackendError) -> TaskClaim? {
+        guard r.count > 1 else { return nil }
+        guard r.count >= 10, let runId = r[1].string, let holder = r[2].string.flatMap(Holder.init),
+              let slot = r[3].string, let token = r[4].integer, let at = r[5].integer,
+              let most = r[6].integer, let least = r[7].integer,
+              let state = r[8].string.flatMap(TaskClaim.State.init), let pttl = r[9].integer else {
+            throw BackendError(.protocolError, "task script: malformed claim")
+        }
+        return TaskClaim(task: task, runId: runId, holder: holder, slot: slot.isEmpty ? nil : Slot(slot),
+                         fencingToken: FencingToken(token), claimedAtMs: at, lockAtMostMs: Int(most),
+                         lockAtLeastMs: Int(least), expiresInMs: Int(max(0, pttl)), state: state)
+    }
+}

@@ -1,0 +1,76 @@
+import BatonCore
+
+/// Leases in Redis: each operation is one Lua script (see ``LeaseScripts``); TTLs are
+/// Redis' own, so nothing about a lease lives in this process.
+public struct RedisLeaseStore: LeaseStore {
+    public let redis: PerThreadRedis
+
+    public init(redis: PerThreadRedis) { self.redis = redis }
+
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingFloor: Int64) throws(BackendError) -> AcquireResult {
+        let r = try run(LeaseScripts.acquire, lease, [holder.value, String(ttlMs), String(fencingFloor)])
+        let tenure = try decode(r)
+        switch r.first?.integer {
+        case 1: return .acquired(tenure!, previousHolder: r.count > 6 ? r[6].string.flatMap(Holder.init) : nil)
+        case 2: return .renewed(tenure!)
+        default: return .heldByOther(tenure!)
+        }
+    }
+
+    public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?) throws(BackendError) -> RenewResult {
+        let r = try run(LeaseScripts.renew, lease, [holder.value, String(ttlMs), fencingToken.map { String($0.value) } ?? ""])
+        let tenure = try decode(r)
+        return r.first?.integer == 1 ? .renewed(tenure!) : .notHeld(tenure)
+    }
+
+    public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
+        let r = try run(LeaseScripts.release, lease, [holder.value, fencingToken.map { String($0.value) } ?? ""])
+        let tenure = try decode(r)
+        switch r.first?.integer {
+        case 1: return .released(tenure!)
+        case 2: return .vacant
+        default: return .heldByOther(tenure!)
+        }
+    }
+
+    public func tenure(of lease: LeaseName) throws(BackendError) -> Tenure? {
+        try decode(try run(LeaseScripts.state, lease, []))
+    }
+
+    public func knownLeases() throws(BackendError) -> [LeaseName] {
+        try scan(redis.connection, pattern: RedisKeys.leaseMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(LeaseName.init) }
+    }
+
+    private func run(_ script: LuaScript, _ lease: LeaseName, _ args: [String]) throws(BackendError) -> [RedisReply] {
+        let reply = try script.run(on: redis.connection, keys: [RedisKeys.lease(lease), RedisKeys.leaseMeta(lease)], args: args)
+        guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
+            throw BackendError(.protocolError, "script \(script.name): unexpected reply")
+        }
+        return items
+    }
+
+    /// `{code, holder, token, acquired_at, ttl, pttl}` to a tenure; nil for `{code}`.
+    private func decode(_ r: [RedisReply]) throws(BackendError) -> Tenure? {
+        guard r.count > 1 else { return nil }
+        guard r.count >= 6, let h = r[1].string.flatMap(Holder.init), let token = r[2].integer,
+              let at = r[3].integer, let ttl = r[4].integer, let pttl = r[5].integer else {
+            throw BackendError(.protocolError, "lease script: malformed tenure")
+        }
+        return Tenure(holder: h, fencingToken: FencingToken(token), acquiredAtMs: at, ttlMs: Int(ttl), expiresInMs: Int(max(0, pttl)))
+    }
+}
+
+/// All keys matching `pattern`, by SCAN (never KEYS, which blocks the server).
+func scan(_ connection: RedisConnection, pattern: String) throws(BackendError) -> [String] {
+    var cursor = "0"
+    var keys: [String] = []
+    repeat {
+        let reply = try connection.command(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"])
+        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let batch = parts[1].array else {
+            throw BackendError(.protocolError, "SCAN: unexpected reply")
+        }
+        keys.append(contentsOf: batch.compactMap(\.string))
+        cursor = next
+    } while cursor != "0"
+    return Array(Set(keys))  // SCAN may return a key more than once
+}

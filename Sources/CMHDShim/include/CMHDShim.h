@@ -1,0 +1,30 @@
+#ifndef BATON_CMHDSHIM_H
+#define BATON_CMHDSHIM_H
+
+#include <microhttpd.h>
+#include <stdint.h>
+
+/// Settings for baton_mhd_start; plain values so Swift can fill the struct.
+struct baton_mhd_settings {
+    const struct sockaddr *address;      /* IPv4 or IPv6 listen address (port inside) */
+    unsigned int thread_pool_size;       /* worker threads, each with its own epoll loop */
+    unsigned int connection_timeout_s;   /* idle connections are closed after this */
+    unsigned int connection_limit;       /* total concurrent connections */
+    size_t connection_memory_limit;      /* per-connection buffer for headers */
+    unsigned int listen_backlog;
+};
+
+/// Starts a daemon with an internal epoll thread pool. MHD_start_daemon is C-variadic
+/// and Swift cannot call it; this wrapper passes every option through MHD_OPTION_ARRAY.
+struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *settings,
+                                   MHD_AccessHandlerCallback handler, void *handler_cls,
+                                   MHD_RequestCompletedCallback completed, void *completed_cls);
+
+/// Adds a header to a response; returns 1 on success. A thin non-macro wrapper.
+int baton_mhd_add_header(struct MHD_Response *response, const char *name, const char *value);
+
+
+
+/// The port a daemon is bound to (MHD_get_daemon_info is variadic); 0 if unknown.
+uint16_t baton_mhd_bound_port(struct MHD_Daemon *daemon);
+#endif
