@@ -24,10 +24,9 @@ let package = Package(
         .target(name: "BatonPostgres", dependencies: ["BatonCore", "CLibPQ"]),
         .target(name: "BatonHTTP", dependencies: ["CMicroHTTPD", "CMHDShim"]),
         .target(name: "BatonAPI", dependencies: ["BatonCore", "BatonHTTP"],
-                resources: [.copy("Resources/openapi.yaml")]),
+                resources: [.embedInCode("Resources/openapi.yaml")]),
         .executableTarget(name: "batond", dependencies: [
             "BatonCore", "BatonRedis", "BatonPostgres", "BatonHTTP", "BatonAPI",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "batonctl", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -70,7 +70,7 @@ public struct LeaderElection: Sendable {
     public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<Release> {
         switch breaker.run({ () throws(BackendError) in try store.release(lease, holder: holder, fencingToken: fencingToken) }) {
         case .success(.released(let tenure)):
-            history.record(.tenureEnded(lease: lease, fencingToken: tenure.fencingToken, endedAtMs: clock.wallMs(), reason: .released))
+            history.record(.tenureEnded(TenureRecord(lease: lease, tenure: tenure), endedAtMs: clock.wallMs(), reason: .released))
             return .ok(Release(released: true, view: LeaseView(lease: lease, tenure: nil, caller: holder)))
         case .success(.vacant):
             return .ok(Release(released: false, view: LeaseView(lease: lease, tenure: nil, caller: holder)))

@@ -74,7 +74,7 @@ public struct RunRecord: Sendable, Equatable {
 /// written exactly once.
 public enum HistoryEvent: Sendable, Equatable {
     case tenureStarted(TenureRecord)
-    case tenureEnded(lease: LeaseName, fencingToken: FencingToken, endedAtMs: Int64, reason: TenureEnd)
+    case tenureEnded(TenureRecord, endedAtMs: Int64, reason: TenureEnd)
     /// A run began (status running) or finished (any other status). Writers merge the two
     /// by run id whatever order they arrive in (a claim and its completion may go through
     /// different Baton replicas): claim fields fill gaps, a finish is never undone.

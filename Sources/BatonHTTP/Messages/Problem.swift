@@ -9,6 +9,8 @@ public struct Problem: Error, Sendable {
     public let detail: String
     public var field: String?
     public var headers: [(String, String)]
+    /// Members beyond the standard ones (RFC 9457 allows extensions).
+    public var extra: [(String, JSONValue)] = []
 
     public init(status: Int, code: String, title: String, detail: String, field: String? = nil, headers: [(String, String)] = []) {
         self.status = status
@@ -67,6 +69,7 @@ public struct Problem: Error, Sendable {
             ("code", .string(code)),
         ]
         if let field { body.append(("field", .string(field))) }
+        body.append(contentsOf: extra)
         return HTTPResponse(status: status, headers: [("Content-Type", "application/problem+json")] + headers,
                             body: JSONValue.object(body).encoded())
     }

@@ -15,7 +15,7 @@ public struct Router: Sendable {
         public let method: String
         public let pattern: String
         let segments: [Segment]
-        let handler: RouteHandler
+        public let handler: RouteHandler
     }
 
     enum Segment: Sendable, Equatable {

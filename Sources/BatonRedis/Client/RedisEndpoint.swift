@@ -1,3 +1,5 @@
+import BatonCore
+
 /// Where and how to reach Redis, parsed from `BATON_REDIS_URL`:
 /// `redis://[[user]:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`.
 public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
@@ -87,13 +89,6 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         case .unix(let path): return "unix://\(path)?db=\(database)"
         }
     }
-}
-
-/// A configuration value that cannot be used; the message says why.
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 func percentDecoded(_ s: String) -> String {

@@ -1,0 +1,48 @@
+import BatonCore
+import BatonHTTP
+
+/// The Baton HTTP API: routing, bearer authentication and per-route metrics around the
+/// route handlers. One instance serves every worker thread.
+public struct BatonService: HTTPHandler {
+    /// Endpoints anyone may call: probes, metrics, the spec, and session validation
+    /// (whose credential is the Jellyfin token itself).
+    public static let openPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/openapi.yaml", "/sessions/validate"]
+
+    public let router: Router
+    let auth: BearerAuth
+    let metrics: Metrics
+
+    public init(services: Services, auth: BearerAuth, metrics: Metrics, legacyAuth: Bool) {
+        var r = Router()
+        LeaderRoutes(services: services).register(&r)
+        TaskRoutes(services: services).register(&r)
+        SessionRoutes(services: services, extractor: TokenExtractor(legacy: legacyAuth), metrics: metrics).register(&r)
+        OpsRoutes(services: services, metrics: metrics).register(&r)
+        self.router = r
+        self.auth = auth
+        self.metrics = metrics
+    }
+
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let start = ContinuousClock.now
+        let (route, response) = route(request)
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        metrics.observeRequest(route: route, method: request.method, status: response.status, seconds: seconds)
+        return response
+    }
+
+    private func route(_ request: HTTPRequest) -> (String, HTTPResponse) {
+        switch router.match(method: request.method, path: request.path) {
+        case .notFound:
+            return ("unmatched", Problem.notFound(request.path).response)
+        case .methodNotAllowed(let allowed):
+            return ("unmatched", Problem.methodNotAllowed(request.method, allowed: allowed).response)
+        case .found(let route, let params):
+            if !Self.openPaths.contains(route.pattern), let problem = auth.check(request) {
+                return (route.pattern, problem.response)
+            }
+            return (route.pattern, route.handler(request, params))
+        }
+    }
+}

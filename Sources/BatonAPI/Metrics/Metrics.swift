@@ -1,0 +1,116 @@
+import BatonCore
+import Synchronization
+
+/// Counters and histograms for `/metrics` (Prometheus text format 0.0.4).
+///
+/// Label values are route patterns, lease names and fixed words, never raw paths, so
+/// the number of series stays bounded by what the operator configured.
+public final class Metrics: CoordinationEvents {
+    private struct RequestKey: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+
+    private struct State {
+        var requests: [RequestKey: Int] = [:]
+        var durations: [String: Histogram] = [:]
+        var acquisitions: [String: Int] = [:]
+        var transitions: [String: Int] = [:]
+        var degraded: [String: Int] = [:]
+        var sessions: [String: Int] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    func observeRequest(route: String, method: String, status: Int, seconds: Double) {
+        state.withLock { s in
+            s.requests[RequestKey(route: route, method: method, status: status), default: 0] += 1
+            s.durations[route, default: Histogram()].observe(seconds)
+        }
+    }
+
+    func observeSession(_ result: String) {
+        state.withLock { $0.sessions[result, default: 0] += 1 }
+    }
+
+    public func leaseAcquired(_ lease: LeaseName, transition: Bool) {
+        state.withLock { s in
+            s.acquisitions[lease.value, default: 0] += 1
+            if transition { s.transitions[lease.value, default: 0] += 1 }
+        }
+    }
+
+    public func degradedGrant(_ kind: String) {
+        state.withLock { $0.degraded[kind, default: 0] += 1 }
+    }
+
+    /// The exposition text; `breakers` and `outbox` are read at call time.
+    func render(breakers: [CircuitBreaker.Snapshot], outbox: HistoryOutbox.Stats, outboxCapacity: Int, version: String) -> String {
+        let s = state.withLock { $0 }
+        var out = ""
+        out.reserveCapacity(4096)
+        family(&out, "baton_build_info", "gauge", "Build information.")
+        out += "baton_build_info{version=\"\(escape(version))\"} 1\n"
+
+        family(&out, "baton_http_requests_total", "counter", "HTTP requests by route pattern, method and status.")
+        for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
+            out += "baton_http_requests_total{route=\"\(escape(k.route))\",method=\"\(escape(k.method))\",status=\"\(k.status)\"} \(v)\n"
+        }
+        family(&out, "baton_http_request_duration_seconds", "histogram", "Time to answer, by route pattern.")
+        for (route, h) in s.durations.sorted(by: { $0.key < $1.key }) {
+            h.render("baton_http_request_duration_seconds", labels: "route=\"\(escape(route))\"", into: &out)
+        }
+
+        family(&out, "baton_lease_acquisitions_total", "counter", "New tenures begun, by lease.")
+        for (k, v) in s.acquisitions.sorted(by: { $0.key < $1.key }) { out += "baton_lease_acquisitions_total{lease=\"\(k)\"} \(v)\n" }
+        family(&out, "baton_lease_transitions_total", "counter", "New tenures whose holder differs from the previous one, by lease.")
+        for (k, v) in s.transitions.sorted(by: { $0.key < $1.key }) { out += "baton_lease_transitions_total{lease=\"\(k)\"} \(v)\n" }
+        family(&out, "baton_degraded_grants_total", "counter", "Answers granted by the breaker fallback while Redis was unreachable.")
+        for kind in ["lease", "task"] { out += "baton_degraded_grants_total{kind=\"\(kind)\"} \(s.degraded[kind] ?? 0)\n" }
+        family(&out, "baton_session_validations_total", "counter", "Session validations by result.")
+        for (k, v) in s.sessions.sorted(by: { $0.key < $1.key }) { out += "baton_session_validations_total{result=\"\(k)\"} \(v)\n" }
+
+        family(&out, "baton_breaker_state", "gauge", "Circuit breaker state per backend (1 for the current state).")
+        for b in breakers {
+            for st in ["closed", "open", "half_open"] {
+                out += "baton_breaker_state{backend=\"\(b.backend.rawValue)\",state=\"\(st)\"} \(b.state.rawValue == st ? 1 : 0)\n"
+            }
+        }
+        family(&out, "baton_backend_errors_total", "counter", "Connection errors and timeouts per backend.")
+        for b in breakers { out += "baton_backend_errors_total{backend=\"\(b.backend.rawValue)\"} \(b.totalFailures)\n" }
+        family(&out, "baton_breaker_opened_total", "counter", "Times each breaker opened.")
+        for b in breakers { out += "baton_breaker_opened_total{backend=\"\(b.backend.rawValue)\"} \(b.timesOpened)\n" }
+
+        family(&out, "baton_history_outbox_pending", "gauge", "History rows waiting to be written to PostgreSQL.")
+        out += "baton_history_outbox_pending \(outbox.pending)\n"
+        family(&out, "baton_history_outbox_capacity", "gauge", "Most history rows the outbox holds before dropping the oldest.")
+        out += "baton_history_outbox_capacity \(outboxCapacity)\n"
+        family(&out, "baton_history_written_total", "counter", "History rows written to PostgreSQL.")
+        out += "baton_history_written_total \(outbox.written)\n"
+        family(&out, "baton_history_dropped_total", "counter", "History rows dropped because the outbox was full.")
+        out += "baton_history_dropped_total \(outbox.dropped)\n"
+        family(&out, "baton_history_write_failures_total", "counter", "Failed attempts to write a batch of history rows.")
+        out += "baton_history_write_failures_total \(outbox.failures)\n"
+        return out
+    }
+
+    private func family(_ out: inout String, _ name: String, _ type: String, _ help: String) {
+        out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    private func escape(_ s: String) -> String {
+        var o = ""
+        for c in s {
+            switch c {
+            case "\\": o += "\\\\"
+            case "\"": o += "\\\""
+            case "\n": o += "\\n"
+            default: o.append(c)
+            }
+        }
+        return o
+    }
+}

@@ -1,0 +1,21 @@
+import BatonCore
+import BatonHTTP
+
+/// One log line per request: method, path (never the query, which may carry a token),
+/// status, duration and request id.
+public struct AccessLog: HTTPObserver {
+    public init() {}
+
+    public func served(_ request: HTTPRequest, _ response: HTTPResponse, durationNs: UInt64) {
+        let log = Log.current
+        let level: Log.Level = response.status >= 500 ? .warn : .info
+        guard log.enabled(level) else { return }
+        log.emit(level, "request", [
+            "method": .string(String(request.method.prefix(16))),
+            "path": .string(String(request.path.prefix(256))),
+            "status": .int(Int64(response.status)),
+            "duration_ms": .double(Double(durationNs) / 1e6),
+            "request_id": .string(request.requestId),
+        ])
+    }
+}

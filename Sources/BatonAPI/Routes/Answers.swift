@@ -1,0 +1,40 @@
+import BatonCore
+import BatonHTTP
+
+/// Runs a route body that may fail with a problem (bad input).
+func handle(_ body: () throws(Problem) -> HTTPResponse) -> HTTPResponse {
+    do {
+        return try body()
+    } catch {
+        return error.response
+    }
+}
+
+/// Maps a domain decision to 200, 409 or 503.
+func answer<V>(_ decision: Decision<V>, _ render: (V) -> JSONValue) -> HTTPResponse {
+    switch decision {
+    case .ok(let v): return .json(200, render(v))
+    case .conflict(let v): return .json(409, render(v))
+    case .unavailable(let error, let retryAfterMs): return redisUnavailable(error, retryAfterMs).response
+    }
+}
+
+func redisUnavailable(_ error: BackendError?, _ retryAfterMs: Int) -> Problem {
+    let detail = error.map { "Redis did not answer (\($0.kind.rawValue)); retry later" }
+        ?? "Redis is unreachable (circuit breaker open) and the failure policy is deny; retry later"
+    return .unavailable("Redis", retryAfterMs: retryAfterMs, detail: detail)
+}
+
+/// Maps a PostgreSQL read guarded by the breaker to 200 or 503.
+func answerHistory<V>(_ outcome: CircuitBreaker.Outcome<V>, _ breaker: CircuitBreaker, _ render: (V) -> JSONValue) -> HTTPResponse {
+    switch outcome {
+    case .success(let v):
+        return .json(200, render(v))
+    case .failure(let error, _):
+        return Problem.unavailable("PostgreSQL", retryAfterMs: Int(max(1_000, breaker.cooldownMs)),
+                                   detail: "PostgreSQL did not answer (\(error.kind.rawValue)); history is unavailable, coordination still works").response
+    case .rejected:
+        return Problem.unavailable("PostgreSQL", retryAfterMs: Int(max(1_000, breaker.cooldownMs)),
+                                   detail: "PostgreSQL is unreachable (circuit breaker open); history is unavailable, coordination still works").response
+    }
+}

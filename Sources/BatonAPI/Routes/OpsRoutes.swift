@@ -1,0 +1,70 @@
+import BatonCore
+import BatonHTTP
+
+/// `/status`, `/healthz`, `/readyz`, `/metrics`, `/openapi.yaml`.
+struct OpsRoutes {
+    let services: Services
+    let metrics: Metrics
+
+    func register(_ r: inout Router) {
+        r.add("GET", "/healthz") { _, _ in .json(200, ["status": "ok"]) }
+        // Readiness must not follow Redis or PostgreSQL: degraded mode has to stay reachable.
+        r.add("GET", "/readyz") { _, _ in
+            services.facts.draining
+                ? .json(503, ["status": "draining", "draining": true])
+                : .json(200, ["status": "ready", "draining": false])
+        }
+        r.add("GET", "/status") { _, _ in .json(200, status()) }
+        r.add("GET", "/metrics") { _, _ in
+            .text(200, metrics.render(breakers: [services.redisBreaker.snapshot(), services.postgresBreaker.snapshot()],
+                                      outbox: services.outbox.stats(), outboxCapacity: services.outbox.capacity,
+                                      version: services.facts.version),
+                  contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        r.add("GET", "/openapi.yaml") { _, _ in
+            HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: OpenAPISpec.bytes)
+        }
+    }
+
+    private func status() -> JSONValue {
+        let f = services.facts
+        let now = SystemClock().wallMs()
+        let m = f.snapshot
+        let o = services.outbox.stats()
+        var redis = backend(services.redisBreaker.snapshot(), endpoint: f.redisEndpoint)
+        if case .object(var pairs) = redis {
+            pairs.append(("version", .string(m.redisVersion)))
+            pairs.append(("maxmemory_policy", .string(m.maxmemoryPolicy)))
+            redis = .object(pairs)
+        }
+        var warnings = m.warnings
+        if o.dropped > 0 { warnings.append("\(o.dropped) history rows were dropped because the outbox was full") }
+        return .object([
+            ("version", .string(f.version)),
+            ("started_at", .string(Timestamp.rfc3339(ms: f.startedAtMs))),
+            ("uptime_ms", .int(now - f.startedAtMs)),
+            ("auth", .string(f.authDisabled ? "disabled" : "required")),
+            ("on_redis_failure", .string(f.onRedisFailure.rawValue)),
+            ("backends", .object([
+                ("redis", redis),
+                ("postgres", backend(services.postgresBreaker.snapshot(), endpoint: f.postgresEndpoint)),
+            ])),
+            ("outbox", .object([
+                ("pending", .int(o.pending)), ("capacity", .int(services.outbox.capacity)), ("written", .int(o.written)),
+                ("dropped", .int(o.dropped)), ("failures", .int(o.failures)), ("last_error", .string(o.lastError)),
+            ])),
+            ("warnings", .array(warnings.map { .string($0) })),
+        ])
+    }
+
+    private func backend(_ s: CircuitBreaker.Snapshot, endpoint: String) -> JSONValue {
+        .object([
+            ("endpoint", .string(endpoint)),
+            ("breaker", .string(s.state.rawValue)),
+            ("consecutive_failures", .int(s.consecutiveFailures)),
+            ("total_failures", .int(s.totalFailures)),
+            ("times_opened", .int(s.timesOpened)),
+            ("last_error", .string(s.lastError)),
+        ])
+    }
+}

@@ -1,0 +1,173 @@
+import BatonCore
+import Synchronization
+
+/// Durable history in PostgreSQL: the outbox's writer (``HistoryStore``) and the
+/// incident endpoints' reader (``HistoryReader``).
+///
+/// Writes are idempotent upserts, so a batch retried after a failure, or the two halves
+/// of one run arriving through different Baton replicas, end up as exactly one row.
+public final class PostgresHistory: HistoryStore, HistoryReader {
+    private let db: PerThreadPostgres
+    private let migrated = Atomic<Bool>(false)
+
+    public init(db: PerThreadPostgres) {
+        self.db = db
+    }
+
+    /// Applies migrations if this process has not yet; safe to call repeatedly.
+    public func ensureMigrated() throws(BackendError) {
+        if migrated.load(ordering: .acquiring) { return }
+        try wrap { _ = try Migrations.apply(on: db.connection) }
+        migrated.store(true, ordering: .releasing)
+    }
+
+    public func write(_ events: [HistoryEvent]) throws(BackendError) {
+        try ensureMigrated()
+        let c = db.connection
+        try wrap {
+            try c.execute("BEGIN")
+            do {
+                for event in events { try apply(event, on: c) }
+                try c.execute("COMMIT")
+            } catch {
+                try? c.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    private func apply(_ event: HistoryEvent, on c: PostgresConnection) throws {
+        switch event {
+        case .tenureStarted(let t):
+            _ = try c.query(SQL.insertTenure, tenureParams(t))
+            // Whatever tenure of this lease was still open has run out: a new one began.
+            _ = try c.query(SQL.expireOlderTenures, [t.lease.value, String(t.fencingToken.value), String(t.acquiredAtMs)])
+        case .tenureEnded(let t, let endedAtMs, let reason):
+            _ = try c.query(SQL.endTenure, tenureParams(t) + [String(endedAtMs), reason.rawValue])
+        case .run(let r):
+            _ = try c.query(SQL.upsertRun, [
+                r.runId, r.task.value, r.slot?.value, r.holder.value, r.fencingToken.map { String($0.value) },
+                r.claimedAtMs.map(String.init), r.finishedAtMs.map(String.init), r.status.rawValue, r.detail,
+                r.mode.rawValue, r.late ? "true" : "false",
+            ])
+        }
+    }
+
+    private func tenureParams(_ t: TenureRecord) -> [String?] {
+        [t.lease.value, String(t.fencingToken.value), t.holder.value, String(t.acquiredAtMs), String(t.ttlMs)]
+    }
+
+    public func runs(of task: TaskName, limit: Int) throws(BackendError) -> [RunRecord] {
+        try ensureMigrated()
+        return try wrap { try db.connection.query(SQL.runsOfTask, [task.value, String(limit)]).rows.compactMap(Self.run) }
+    }
+
+    public func lastRuns() throws(BackendError) -> [TaskName: RunRecord] {
+        try ensureMigrated()
+        let rows = try wrap { try db.connection.query(SQL.lastRuns).rows.compactMap(Self.run) }
+        return Dictionary(rows.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry] {
+        try ensureMigrated()
+        return try wrap {
+            try db.connection.query(SQL.tenuresOfLease, [lease.value, String(limit)]).rows.compactMap { row -> TenureHistoryEntry? in
+                guard let lease = row[0].flatMap(LeaseName.init), let token = row[1].flatMap(Int64.init),
+                      let holder = row[2].flatMap(Holder.init), let at = row[3].flatMap(Int64.init),
+                      let ttl = row[4].flatMap(Int.init) else { return nil }
+                return TenureHistoryEntry(record: TenureRecord(lease: lease, holder: holder, fencingToken: FencingToken(token),
+                                                               acquiredAtMs: at, ttlMs: ttl),
+                                          endedAtMs: row[5].flatMap(Int64.init), endReason: row[6].flatMap(TenureEnd.init))
+            }
+        }
+    }
+
+    public func highestFencingToken(of lease: LeaseName) throws(BackendError) -> Int64 {
+        try ensureMigrated()
+        return try wrap { try db.connection.query(SQL.highestToken, [lease.value]).rows.first?[0].flatMap(Int64.init) ?? 0 }
+    }
+
+    private static func run(_ row: [String?]) -> RunRecord? {
+        guard let runId = row[0], let task = row[1].flatMap(TaskName.init), let holder = row[3].flatMap(Holder.init),
+              let status = row[7].flatMap(RunStatus.init), let mode = row[9].flatMap(Mode.init) else { return nil }
+        return RunRecord(runId: runId, task: task, slot: row[2].flatMap(Slot.init), holder: holder,
+                         fencingToken: row[4].flatMap(Int64.init).map(FencingToken.init),
+                         claimedAtMs: row[5].flatMap(Int64.init), finishedAtMs: row[6].flatMap(Int64.init),
+                         status: status, detail: row[8], mode: mode, late: row[10] == "t")
+    }
+}
+
+/// Runs libpq work, turning statement errors into backend errors (for the domain, a
+/// database that rejects Baton's own statements cannot serve, e.g. a missing table).
+func wrap<T>(_ body: () throws -> T) throws(BackendError) -> T {
+    do {
+        return try body()
+    } catch let e as BackendError {
+        throw e
+    } catch let e as PostgresStatementError {
+        throw BackendError(.server, "postgres \(e.sqlState): \(e.message.prefix(200))")
+    } catch {
+        throw BackendError(.io, "postgres: \(error)")
+    }
+}
+
+/// Every statement Baton runs against its own schema. Values are always parameters.
+enum SQL {
+
+    static let insertTenure = """
+    INSERT INTO baton.lease_tenures (lease, fencing_token, holder, acquired_at, ttl_ms)
+    VALUES ($1, $2::bigint, $3, to_timestamp($4::bigint / 1000.0), $5::integer)
+    ON CONFLICT (lease, fencing_token) DO NOTHING
+    """
+
+    static let expireOlderTenures = """
+    UPDATE baton.lease_tenures SET ended_at = to_timestamp($3::bigint / 1000.0), end_reason = 'expired'
+    WHERE lease = $1 AND fencing_token < $2::bigint AND ended_at IS NULL
+    """
+
+    /// A release may arrive before its start (different replicas): insert or close it.
+    static let endTenure = """
+    INSERT INTO baton.lease_tenures (lease, fencing_token, holder, acquired_at, ttl_ms, ended_at, end_reason)
+    VALUES ($1, $2::bigint, $3, to_timestamp($4::bigint / 1000.0), $5::integer, to_timestamp($6::bigint / 1000.0), $7)
+    ON CONFLICT (lease, fencing_token) DO UPDATE SET ended_at = EXCLUDED.ended_at, end_reason = EXCLUDED.end_reason
+    """
+
+    /// Claim and finish merge by run id in either order; a finish is never undone.
+    static let upsertRun = """
+    INSERT INTO baton.task_runs (run_id, task, slot, holder, fencing_token, claimed_at, finished_at, status, detail, mode, late)
+    VALUES ($1::uuid, $2, $3, $4, $5::bigint, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0),
+            $8, $9, $10, $11::boolean)
+    ON CONFLICT (run_id) DO UPDATE SET
+        slot          = COALESCE(baton.task_runs.slot, EXCLUDED.slot),
+        fencing_token = COALESCE(baton.task_runs.fencing_token, EXCLUDED.fencing_token),
+        claimed_at    = COALESCE(baton.task_runs.claimed_at, EXCLUDED.claimed_at),
+        finished_at   = COALESCE(EXCLUDED.finished_at, baton.task_runs.finished_at),
+        status        = CASE WHEN EXCLUDED.status <> 'running' THEN EXCLUDED.status ELSE baton.task_runs.status END,
+        detail        = COALESCE(EXCLUDED.detail, baton.task_runs.detail),
+        late          = baton.task_runs.late OR EXCLUDED.late
+    """
+
+    static let runColumns = """
+    run_id::text, task, slot, holder, fencing_token::text,
+    (extract(epoch FROM claimed_at) * 1000)::bigint::text, (extract(epoch FROM finished_at) * 1000)::bigint::text,
+    status, detail, mode, late
+    """
+
+    static let runsOfTask = """
+    SELECT \(runColumns) FROM baton.task_runs WHERE task = $1
+    ORDER BY COALESCE(claimed_at, finished_at) DESC LIMIT $2::integer
+    """
+
+    static let lastRuns = """
+    SELECT DISTINCT ON (task) \(runColumns) FROM baton.task_runs
+    ORDER BY task, COALESCE(claimed_at, finished_at) DESC
+    """
+
+    static let tenuresOfLease = """
+    SELECT lease, fencing_token::text, holder, (extract(epoch FROM acquired_at) * 1000)::bigint::text, ttl_ms::text,
+           (extract(epoch FROM ended_at) * 1000)::bigint::text, end_reason
+    FROM baton.lease_tenures WHERE lease = $1 ORDER BY fencing_token DESC LIMIT $2::integer
+    """
+
+    static let highestToken = "SELECT COALESCE(MAX(fencing_token), 0)::text FROM baton.lease_tenures WHERE lease = $1"
+}

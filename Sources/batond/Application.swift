@@ -1,0 +1,89 @@
+import BatonAPI
+import BatonCore
+import BatonHTTP
+import BatonPostgres
+import BatonRedis
+import Foundation
+
+/// The running service: every component, built once from the configuration.
+final class Application: Sendable {
+    let config: Configuration
+    let redis: PerThreadRedis
+    let postgres: PerThreadPostgres
+    let history: PostgresHistory
+    let outbox: HistoryOutbox
+    let facts: RuntimeFacts
+    let server: HTTPServer
+    let watcher: RedisWatcher
+
+    init(config: Configuration) throws {
+        self.config = config
+        let log = Log.current
+        let endpoint = try RedisEndpoint(url: config.redisURL, timeoutMs: config.redisTimeoutMs)
+        redis = PerThreadRedis(endpoint: endpoint)
+        let pgSettings = PostgresSettings(url: config.databaseURL, timeoutMs: config.pgTimeoutMs)
+        postgres = PerThreadPostgres(settings: pgSettings)
+        history = PostgresHistory(db: postgres)
+        outbox = HistoryOutbox(store: history, capacity: config.outboxCapacity) { dropped in
+            Log.current.error("history outbox full: dropped oldest rows", ["dropped": .int(Int64(dropped))])
+        }
+        let redisBreaker = CircuitBreaker(backend: .redis, threshold: config.breakerThreshold, cooldownMs: Int64(config.breakerCooldownMs))
+        let pgBreaker = CircuitBreaker(backend: .postgres, threshold: config.breakerThreshold, cooldownMs: Int64(config.breakerCooldownMs))
+        let metrics = Metrics()
+        let directory = try JellyfinTokenDirectory(db: postgres, schema: config.jellyfinSchema)
+        facts = RuntimeFacts(version: BatonVersion.current, startedAtMs: SystemClock().wallMs(), redisEndpoint: endpoint.description,
+                             postgresEndpoint: pgSettings.redacted, authDisabled: !config.authRequired, onRedisFailure: config.onRedisFailure)
+        let services = Services(
+            election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
+                                     history: outbox, fencingFloor: HighestSeenFloor(), events: metrics),
+            tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
+                                   history: outbox, events: metrics),
+            sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
+            history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
+            defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
+        let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
+        var settings = ServerSettings(listen: config.listen, threads: config.threads)
+        settings.maxBodyBytes = 64 * 1024
+        server = HTTPServer(settings: settings, handler: BatonService(services: services, auth: auth, metrics: metrics,
+                                                                      legacyAuth: config.legacyAuth),
+                            observer: AccessLog())
+        watcher = RedisWatcher(redis: redis, facts: facts)
+        if !config.authRequired {
+            log.warn("authentication is disabled (BATON_AUTH=disabled): anyone who can reach batond can take leases")
+        }
+    }
+
+    func start() throws {
+        let log = Log.current
+        watcher.checkOnce()
+        do {
+            try history.ensureMigrated()
+            log.info("postgres schema baton is up to date")
+        } catch {
+            log.warn("postgres unavailable at start-up; history waits in the outbox and migrations are retried",
+                     ["error": .string(error.description)])
+        }
+        outbox.start()
+        watcher.start()
+        try server.start()
+        log.info("batond listening", [
+            "listen": .string(config.listen), "port": .int(Int64(server.port)), "threads": .int(Int64(config.threads)),
+            "redis": .string(facts.redisEndpoint), "postgres": .string(facts.postgresEndpoint),
+            "on_redis_failure": .string(config.onRedisFailure.rawValue), "version": .string(BatonVersion.current),
+        ])
+    }
+
+    /// Graceful stop: refuse new connections, finish in-flight requests, flush history.
+    /// Bounded to finish well within Kubernetes' default 30 s grace and our 10 s promise.
+    func stop(reason: String) {
+        let log = Log.current
+        log.info("shutting down", ["signal": .string(reason)])
+        facts.setDraining()
+        let cut = server.stop(graceMs: 6_000)
+        let unwritten = outbox.shutdown(timeoutMs: 2_500)
+        if unwritten > 0 {
+            log.error("history rows not written at shutdown", ["rows": .int(Int64(unwritten))])
+        }
+        log.info("stopped", ["requests_cut_off": .int(Int64(cut)), "history_unwritten": .int(Int64(unwritten))])
+    }
+}
