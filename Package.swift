@@ -32,9 +32,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"]),
+        // Fakes and process helpers shared by the test targets.
+        .target(name: "BatonTestSupport", dependencies: ["BatonCore"], path: "Tests/BatonTestSupport"),
+        .testTarget(name: "BatonUnitTests", dependencies: ["BatonCore", "BatonHTTP", "BatonAPI", "BatonTestSupport"]),
         .testTarget(name: "BatonIntegrationTests", dependencies: [
-            "BatonCore", "BatonRedis", "BatonPostgres", "BatonHTTP", "BatonAPI",
+            "BatonCore", "BatonRedis", "BatonPostgres", "BatonTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A batond subprocess started for one test: the real binary with its real
+/// configuration handling, on a free port, against the given Redis and PostgreSQL.
+public final class BatondProcess: @unchecked Sendable {
+    // @unchecked: `process` is mutated only by start/stop, which one test calls sequentially.
+    public static let token = "test-token-0123456789abcdef"
+    public let port: Int
+    public let environment: [String: String]
+    public let logPath: String
+    private var process: Process?
+
+    public init(redisURL: String, databaseURL: String, extra: [String: String] = [:], port: Int? = nil) throws {
+        self.port = port ?? TestEnvironment.freePort()
+        logPath = NSTemporaryDirectory() + "batond-\(self.port)-\(UUID().uuidString.prefix(6)).log"
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BATON_") || $0.key.hasPrefix("BATON_TEST") }
+        env["BATON_LISTEN"] = "127.0.0.1:\(self.port)"
+        env["BATON_REDIS_URL"] = redisURL
+        env["BATON_DATABASE_URL"] = databaseURL
+        env["BATON_API_TOKENS"] = Self.token
+        env["BATON_REDIS_TIMEOUT_MS"] = "300"
+        env["BATON_PG_TIMEOUT_MS"] = "1000"
+        env["BATON_BREAKER_COOLDOWN_MS"] = "1000"
+        env["BATON_THREADS"] = "4"
+        for (k, v) in extra { env[k] = v }
+        environment = env
+        try start()
+    }
+
+    deinit {
+        if let p = process, p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+    }
+
+    public var pid: Int32? { process?.processIdentifier }
+
+    public func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnvironment.batond)
+        p.environment = environment
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        process = p
+        let client = HTTPClient(port: port, timeoutSeconds: 2)
+        for _ in 0..<200 {
+            if !p.isRunning { throw TestSetupError("batond exited at start-up: \(self.log)") }
+            if let r = try? client.get("/healthz", auth: false), r.status == 200 { return }
+            usleep(25_000)
+        }
+        throw TestSetupError("batond did not answer /healthz: \(self.log)")
+    }
+
+    /// Sends `signal` and waits up to `timeout` seconds; returns the exit status (nil if still running).
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, timeout: Double = 15) -> Int32? {
+        guard let p = process else { return nil }
+        kill(p.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { return nil }
+        process = nil
+        return p.terminationStatus
+    }
+
+    /// A client with the API token.
+    public func client() -> HTTPClient { HTTPClient(port: port, token: Self.token) }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// What scripts/test tells the integration tests (servers it started, binaries it built).
+public enum TestEnvironment {
+    static var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// Path to `redis-server`.
+    public static var redisServer: String { env["BATON_TEST_REDIS_SERVER"] ?? "/usr/bin/redis-server" }
+
+    /// Superuser URL of the PostgreSQL server scripts/test started.
+    public static var postgresURL: String? { env["BATON_TEST_DATABASE_URL"] }
+
+    /// PostgreSQL's pg_ctl and data directory, for tests that stop and restart it.
+    public static var pgCtl: String? { env["BATON_TEST_PG_CTL"] }
+    public static var pgData: String? { env["BATON_TEST_PG_DATA"] }
+    public static var pgPort: String? { env["BATON_TEST_PG_PORT"] }
+
+    /// The batond and batonctl binaries.
+    public static var batond: String { env["BATON_TEST_BATOND"] ?? FileManager.default.currentDirectoryPath + "/.build/debug/batond" }
+    public static var batonctl: String { env["BATON_TEST_BATONCTL"] ?? FileManager.default.currentDirectoryPath + "/.build/debug/batonctl" }
+
+    /// The repository root (for fixtures).
+    public static var root: String { env["BATON_ROOT"] ?? FileManager.default.currentDirectoryPath }
+
+    /// A TCP port nothing listens on now.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Runs a command to completion; returns exit status and combined output.
+    @discardableResult
+    public static func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        if let environment { p.environment = environment }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A precondition of the test environment failed (a server did not start).
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}

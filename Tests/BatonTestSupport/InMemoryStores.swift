@@ -1,0 +1,197 @@
+import BatonCore
+import Synchronization
+
+/// A lease and claim store in memory, with the same semantics as the Redis scripts,
+/// for unit tests of the domain. `failing` makes every call throw, like a dead Redis.
+public final class InMemoryStore: LeaseStore, ClaimStore {
+    private struct Lease {
+        var tenure: Tenure
+        var expiresAt: Int64
+    }
+
+    private struct Claim {
+        var claim: TaskClaim
+        var expiresAt: Int64
+    }
+
+    private struct State {
+        var leases: [LeaseName: Lease] = [:]
+        var leaseCounters: [LeaseName: Int64] = [:]
+        var lastHolders: [LeaseName: Holder] = [:]
+        var claims: [TaskName: Claim] = [:]
+        var taskCounters: [TaskName: Int64] = [:]
+        var doneSlots: Set<String> = []
+        var failing = false
+        var calls = 0
+    }
+
+    private let clock: any Clock
+    private let state = Mutex(State())
+
+    public init(clock: any Clock) {
+        self.clock = clock
+    }
+
+    /// While true, every call fails with a connection error.
+    public var failing: Bool {
+        get { state.withLock { $0.failing } }
+        set { state.withLock { $0.failing = newValue } }
+    }
+
+    /// How many calls reached the store (failed ones included).
+    public var calls: Int { state.withLock { $0.calls } }
+
+    /// Forgets everything, like a Redis restart without persistence.
+    public func amnesia() {
+        state.withLock { s in
+            let failing = s.failing
+            s = State()
+            s.failing = failing
+        }
+    }
+
+    private func withState<T>(_ body: (inout State, Int64) -> T) throws(BackendError) -> T {
+        let now = clock.wallMs()
+        let (failed, value): (Bool, T?) = state.withLock { s in
+            s.calls += 1
+            if s.failing { return (true, nil) }
+            s.leases = s.leases.filter { $0.value.expiresAt > now }
+            s.claims = s.claims.filter { $0.value.expiresAt > now }
+            return (false, body(&s, now))
+        }
+        if failed { throw BackendError(.connect, "in-memory store is failing") }
+        return value!
+    }
+
+    private func view(_ l: Lease, _ now: Int64) -> Tenure {
+        Tenure(holder: l.tenure.holder, fencingToken: l.tenure.fencingToken, acquiredAtMs: l.tenure.acquiredAtMs,
+               ttlMs: l.tenure.ttlMs, expiresInMs: Int(l.expiresAt - now))
+    }
+
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingFloor: Int64) throws(BackendError) -> AcquireResult {
+        try withState { s, now in
+            if var cur = s.leases[lease] {
+                guard cur.tenure.holder == holder else { return .heldByOther(view(cur, now)) }
+                cur.expiresAt = now + Int64(ttlMs)
+                cur.tenure = Tenure(holder: holder, fencingToken: cur.tenure.fencingToken, acquiredAtMs: cur.tenure.acquiredAtMs,
+                                    ttlMs: ttlMs, expiresInMs: ttlMs)
+                s.leases[lease] = cur
+                return .renewed(view(cur, now))
+            }
+            let token = max((s.leaseCounters[lease] ?? 0) + 1, fencingFloor + 1)
+            s.leaseCounters[lease] = token
+            let previous = s.lastHolders[lease]
+            s.lastHolders[lease] = holder
+            let l = Lease(tenure: Tenure(holder: holder, fencingToken: FencingToken(token), acquiredAtMs: now, ttlMs: ttlMs,
+                                         expiresInMs: ttlMs), expiresAt: now + Int64(ttlMs))
+            s.leases[lease] = l
+            return .acquired(view(l, now), previousHolder: previous)
+        }
+    }
+
+    public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?) throws(BackendError) -> RenewResult {
+        try withState { s, now in
+            guard var cur = s.leases[lease] else { return .notHeld(nil) }
+            guard cur.tenure.holder == holder, fencingToken == nil || fencingToken == cur.tenure.fencingToken else {
+                return .notHeld(view(cur, now))
+            }
+            cur.expiresAt = now + Int64(ttlMs)
+            cur.tenure = Tenure(holder: holder, fencingToken: cur.tenure.fencingToken, acquiredAtMs: cur.tenure.acquiredAtMs,
+                                ttlMs: ttlMs, expiresInMs: ttlMs)
+            s.leases[lease] = cur
+            return .renewed(view(cur, now))
+        }
+    }
+
+    public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
+        try withState { s, now in
+            guard let cur = s.leases[lease] else { return .vacant }
+            guard cur.tenure.holder == holder, fencingToken == nil || fencingToken == cur.tenure.fencingToken else {
+                return .heldByOther(view(cur, now))
+            }
+            s.leases[lease] = nil
+            return .released(view(cur, now))
+        }
+    }
+
+    public func tenure(of lease: LeaseName) throws(BackendError) -> Tenure? {
+        try withState { s, now in s.leases[lease].map { view($0, now) } }
+    }
+
+    public func knownLeases() throws(BackendError) -> [LeaseName] {
+        try withState { s, _ in Array(s.leaseCounters.keys) }
+    }
+
+    private func claimView(_ c: Claim, _ now: Int64) -> TaskClaim {
+        TaskClaim(task: c.claim.task, runId: c.claim.runId, holder: c.claim.holder, slot: c.claim.slot,
+                  fencingToken: c.claim.fencingToken, claimedAtMs: c.claim.claimedAtMs, lockAtMostMs: c.claim.lockAtMostMs,
+                  lockAtLeastMs: c.claim.lockAtLeastMs, expiresInMs: Int(c.expiresAt - now), state: c.claim.state)
+    }
+
+    public func claim(_ r: ClaimRequest, runId: String, fencingFloor: Int64) throws(BackendError) -> ClaimResult {
+        try withState { s, now in
+            let current = s.claims[r.task].map { claimView($0, now) }
+            if let slot = r.slot, s.doneSlots.contains("\(r.task.value)\u{0}\(slot.value)") { return .refused(.slotDone, current: current) }
+            if let current { return .refused(current.state == .completed ? .recentlyCompleted : .held, current: current) }
+            let token = max((s.taskCounters[r.task] ?? 0) + 1, fencingFloor + 1)
+            s.taskCounters[r.task] = token
+            let c = Claim(claim: TaskClaim(task: r.task, runId: runId, holder: r.holder, slot: r.slot, fencingToken: FencingToken(token),
+                                           claimedAtMs: now, lockAtMostMs: r.lockAtMostMs, lockAtLeastMs: r.lockAtLeastMs,
+                                           expiresInMs: r.lockAtMostMs, state: .running),
+                          expiresAt: now + Int64(r.lockAtMostMs))
+            s.claims[r.task] = c
+            return .claimed(claimView(c, now))
+        }
+    }
+
+    public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int) throws(BackendError) -> ExtendResult {
+        try withState { s, now in
+            guard var c = s.claims[task] else { return .lost(nil) }
+            guard c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else { return .lost(claimView(c, now)) }
+            c.expiresAt = now + Int64(lockAtMostMs)
+            c.claim = TaskClaim(task: task, runId: runId, holder: holder, slot: c.claim.slot, fencingToken: c.claim.fencingToken,
+                                claimedAtMs: c.claim.claimedAtMs, lockAtMostMs: lockAtMostMs, lockAtLeastMs: c.claim.lockAtLeastMs,
+                                expiresInMs: lockAtMostMs, state: .running)
+            s.claims[task] = c
+            return .extended(claimView(c, now))
+        }
+    }
+
+    public func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus) throws(BackendError) -> CompleteResult {
+        try withState { s, now in
+            guard var c = s.claims[task], c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else {
+                return .late(current: s.claims[task].map { claimView($0, now) })
+            }
+            if status != .cancelled, let slot = c.claim.slot { s.doneSlots.insert("\(task.value)\u{0}\(slot.value)") }
+            let keep = c.claim.claimedAtMs + Int64(c.claim.lockAtLeastMs) - now
+            c.claim = TaskClaim(task: task, runId: runId, holder: holder, slot: c.claim.slot, fencingToken: c.claim.fencingToken,
+                                claimedAtMs: c.claim.claimedAtMs, lockAtMostMs: c.claim.lockAtMostMs,
+                                lockAtLeastMs: c.claim.lockAtLeastMs, expiresInMs: Int(max(0, keep)), state: .completed)
+            c.expiresAt = now + max(0, keep)
+            s.claims[task] = keep > 0 ? c : nil
+            return .completed(claimView(c, now))
+        }
+    }
+
+    public func claim(of task: TaskName) throws(BackendError) -> TaskClaim? {
+        try withState { s, now in s.claims[task].map { claimView($0, now) } }
+    }
+
+    public func knownTasks() throws(BackendError) -> [TaskName] {
+        try withState { s, _ in Array(s.taskCounters.keys) }
+    }
+}
+
+/// Captures history events instead of writing them.
+public final class RecordingHistory: HistoryRecorder, HistoryStore {
+    private let events = Mutex<[HistoryEvent]>([])
+    private let failing = Mutex(false)
+    public init() {}
+    public func record(_ event: HistoryEvent) { events.withLock { $0.append(event) } }
+    public func write(_ batch: [HistoryEvent]) throws(BackendError) {
+        if failing.withLock({ $0 }) { throw BackendError(.connect, "recording history is failing") }
+        events.withLock { $0.append(contentsOf: batch) }
+    }
+    public var recorded: [HistoryEvent] { events.withLock { $0 } }
+    public func setFailing(_ f: Bool) { failing.withLock { $0 = f } }
+}

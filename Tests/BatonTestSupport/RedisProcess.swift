@@ -1,0 +1,86 @@
+import Foundation
+
+/// A redis-server of the test's own, on a free loopback port, that the test may kill,
+/// pause and restart. Data lives in a temporary folder; AOF optional.
+public final class RedisProcess: @unchecked Sendable {
+    // @unchecked: `process` is mutated only by start/kill, which one test calls sequentially;
+    // no two threads use one RedisProcess at the same time.
+    public let port: Int
+    public let directory: String
+    public let appendOnly: Bool
+    private var process: Process?
+
+    public init(appendOnly: Bool = false) throws {
+        port = TestEnvironment.freePort()
+        directory = NSTemporaryDirectory() + "baton-redis-\(port)-\(UUID().uuidString.prefix(8))"
+        self.appendOnly = appendOnly
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try start()
+    }
+
+    deinit {
+        process?.terminate()
+        process?.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    public var url: String { "redis://127.0.0.1:\(port)/0" }
+
+    public func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnvironment.redisServer)
+        p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
+                       "--appendonly", appendOnly ? "yes" : "no", "--maxmemory-policy", "noeviction", "--logfile", "redis.log"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        for _ in 0..<200 {
+            if ping() { return }
+            usleep(25_000)
+        }
+        throw TestSetupError("redis-server did not start on port \(port)")
+    }
+
+    /// SIGKILL, as in a crash.
+    public func kill() {
+        guard let p = process else { return }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    public func restart() throws {
+        kill()
+        try start()
+    }
+
+    /// SIGSTOP / SIGCONT: a hung server that keeps its connections open.
+    public func pause() { if let p = process { Foundation.kill(p.processIdentifier, SIGSTOP) } }
+    public func resume() { if let p = process { Foundation.kill(p.processIdentifier, SIGCONT) } }
+
+    /// Runs a command through redis-cli.
+    @discardableResult
+    public func cli(_ args: String...) throws -> String {
+        let cli = URL(fileURLWithPath: TestEnvironment.redisServer).deletingLastPathComponent().appendingPathComponent("redis-cli").path
+        return try TestEnvironment.run(cli, ["-p", String(port)] + args).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func ping() -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { return false }
+        let cmd = "PING\r\n"
+        _ = cmd.withCString { send(fd, $0, strlen($0), 0) }
+        var buf = [UInt8](repeating: 0, count: 16)
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let n = recv(fd, &buf, 16, 0)
+        return n > 0 && String(decoding: buf[0..<n], as: UTF8.self).hasPrefix("+PONG")
+    }
+}

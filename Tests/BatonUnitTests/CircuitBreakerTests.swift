@@ -1,0 +1,71 @@
+import BatonCore
+import BatonTestSupport
+import Testing
+
+@Suite struct CircuitBreakerTests {
+    let clock = ManualClock()
+
+    func failing(_ b: CircuitBreaker) -> CircuitBreaker.Outcome<Int> {
+        b.run { () throws(BackendError) -> Int in throw BackendError(.connect, "down") }
+    }
+
+    func succeeding(_ b: CircuitBreaker) -> CircuitBreaker.Outcome<Int> {
+        b.run { () throws(BackendError) -> Int in 7 }
+    }
+
+    @Test func opensAfterExactlyThresholdConsecutiveFailures() {
+        let b = CircuitBreaker(backend: .redis, threshold: 3, cooldownMs: 1_000, clock: clock)
+        guard case .failure(_, opened: false) = failing(b) else { Issue.record("first failure opened"); return }
+        guard case .failure(_, opened: false) = failing(b) else { Issue.record("second failure opened"); return }
+        #expect(b.state == .closed)
+        guard case .failure(_, opened: true) = failing(b) else { Issue.record("third failure did not open"); return }
+        #expect(b.state == .open)
+        guard case .rejected = succeeding(b) else { Issue.record("open breaker let a call through"); return }
+    }
+
+    @Test func successResetsTheCount() {
+        let b = CircuitBreaker(backend: .redis, threshold: 3, cooldownMs: 1_000, clock: clock)
+        _ = failing(b)
+        _ = failing(b)
+        _ = succeeding(b)
+        _ = failing(b)
+        _ = failing(b)
+        #expect(b.state == .closed)
+        #expect(b.snapshot().consecutiveFailures == 2)
+        #expect(b.snapshot().totalFailures == 4)
+    }
+
+    @Test func oneProbeAfterCooldownThenClosesOnSuccess() {
+        let b = CircuitBreaker(backend: .redis, threshold: 1, cooldownMs: 1_000, clock: clock)
+        _ = failing(b)
+        clock.advance(ms: 999)
+        guard case .rejected = succeeding(b) else { Issue.record("probe before cooldown"); return }
+        clock.advance(ms: 1)
+        guard case .success(7) = succeeding(b) else { Issue.record("probe not let through"); return }
+        #expect(b.state == .closed)
+        #expect(b.snapshot().timesOpened == 1)
+    }
+
+    @Test func failedProbeReopensForAnotherCooldown() {
+        let b = CircuitBreaker(backend: .redis, threshold: 2, cooldownMs: 1_000, clock: clock)
+        _ = failing(b)
+        _ = failing(b)
+        clock.advance(ms: 1_000)
+        guard case .failure(_, opened: true) = failing(b) else { Issue.record("failed probe did not keep it open"); return }
+        #expect(b.state == .open)
+        clock.advance(ms: 500)
+        guard case .rejected = succeeding(b) else { Issue.record("cooldown not restarted"); return }
+    }
+
+    @Test func onlyOneProbeWhileHalfOpen() {
+        let b = CircuitBreaker(backend: .redis, threshold: 1, cooldownMs: 10, clock: clock)
+        _ = failing(b)
+        clock.advance(ms: 10)
+        // The probe is in flight while another call arrives.
+        let outcome = b.run { () throws(BackendError) -> Int in
+            if case .rejected = succeeding(b) { return 1 }
+            return 0
+        }
+        guard case .success(1) = outcome else { Issue.record("second call got through during the probe"); return }
+    }
+}

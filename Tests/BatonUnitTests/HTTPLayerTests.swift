@@ -1,0 +1,139 @@
+import BatonAPI
+import BatonHTTP
+import Testing
+
+@Suite struct JSONParserTests {
+    func parse(_ s: String) throws -> JSONValue { try JSONParser.parse(Array(s.utf8)) }
+
+    @Test func parsesDocuments() throws {
+        let v = try parse(#" {"a": [1, -2.5e3, true, false, null], "b": "x\"\u00e9\ud83d\ude00", "c": {}} "#)
+        #expect(v["a"] == .array([.int(1), .double(-2500), .bool(true), .bool(false), .null]))
+        #expect(v["b"] == .string("x\"é😀"))
+        #expect(v["c"] == .object([]))
+    }
+
+    @Test func keepsLargeIntegersExact() throws {
+        #expect(try parse("9223372036854775807") == .int(Int64.max))
+        #expect(try parse("-9223372036854775808") == .int(Int64.min))
+        #expect(try parse("9223372036854775808") == .double(9223372036854775808))
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "+1", "tru", "\"\\x\"", "\"a\u{01}\"",
+                      "{\"a\":1,\"a\":2}", "[1] 2", "\"\\ud800\"", "\"\\udc00\"", "1e999", "{a:1}", "'a'", "nul"])
+    func rejectsMalformed(_ s: String) {
+        #expect(throws: JSONParser.Error.self) { try JSONParser.parse(Array(s.utf8)) }
+    }
+
+    @Test func rejectsInvalidUTF8AndDeepNesting() {
+        #expect(throws: JSONParser.Error.self) { try JSONParser.parse([0x22, 0xFF, 0x22]) }
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONParser.Error.self) { try JSONParser.parse(Array(deep.utf8)) }
+    }
+
+    @Test func encodesWhatItParses() throws {
+        let v: JSONValue = ["s": "a\"b\\c\n\u{1}", "n": 3, "list": [true, nil], "o": ["k": "v"]]
+        #expect(try JSONParser.parse(v.encoded()) == v)
+        #expect(v.text == #"{"s":"a\"b\\c\n\u0001","n":3,"list":[true,null],"o":{"k":"v"}}"#)
+    }
+}
+
+@Suite struct BodyReaderTests {
+    @Test func namesTheFieldAtFault() {
+        func problem(_ body: String, _ allowed: Set<String> = ["lease", "ttl_ms"]) -> Problem? {
+            do {
+                let r = try BodyReader(Array(body.utf8), allowed: allowed)
+                _ = try r.string("lease", required: true)
+                _ = try r.int("ttl_ms", in: 1_000...86_400_000)
+                return nil
+            } catch { return error }
+        }
+        #expect(problem(#"{"lease":"a","ttl":5}"#)?.field == "ttl")
+        #expect(problem(#"{"ttl_ms":5000}"#)?.field == "lease")
+        #expect(problem(#"{"lease":5}"#)?.detail.contains("expected string") == true)
+        #expect(problem(#"{"lease":"a","ttl_ms":"5000"}"#)?.field == "ttl_ms")
+        #expect(problem(#"{"lease":"a","ttl_ms":999}"#)?.field == "ttl_ms")
+        #expect(problem(#"{"lease":"a","ttl_ms":1.5}"#)?.field == "ttl_ms")
+        #expect(problem(#"[1]"#)?.code == "invalid_json")
+        #expect(problem(#"{"lease":"#)?.code == "invalid_json")
+        #expect(problem("")?.code == "invalid_json")
+        #expect(problem(#"{"lease":"a","ttl_ms":5000}"#) == nil)
+        #expect(problem(#"{"lease":"a","ttl_ms":null}"#) == nil)
+    }
+
+    @Test func problemsRenderAsProblemJSON() throws {
+        let r = Problem.invalidField("ttl_ms", "must be between 1000 and 86400000").response
+        #expect(r.status == 400 && r.header("content-type") == "application/problem+json")
+        let body = try JSONParser.parse(r.body)
+        #expect(body["status"] == .int(400) && body["field"] == .string("ttl_ms") && body["code"] == .string("invalid_field"))
+        #expect(body["type"] != nil && body["title"] != nil && body["detail"] != nil)
+    }
+}
+
+@Suite struct RouterTests {
+    var router: Router {
+        var r = Router()
+        r.add("POST", "/leader") { _, _ in HTTPResponse(status: 201) }
+        r.add("GET", "/leader") { _, _ in HTTPResponse(status: 202) }
+        r.add("GET", "/tasks/{task}/runs") { _, p in HTTPResponse(status: 200, body: Array((p["task"] ?? "").utf8)) }
+        return r
+    }
+
+    @Test func matchesLiteralAndCapturedSegments() {
+        guard case .found(let route, let p) = router.match(method: "GET", path: "/tasks/Scan/runs") else { Issue.record("no match"); return }
+        #expect(route.pattern == "/tasks/{task}/runs" && p["task"] == "Scan")
+        guard case .found(let post, _) = router.match(method: "POST", path: "/leader") else { Issue.record("no match"); return }
+        #expect(post.method == "POST")
+    }
+
+    @Test func wrongMethodIs405WithAllowAndUnknownIs404() {
+        guard case .methodNotAllowed(let allowed) = router.match(method: "DELETE", path: "/leader") else { Issue.record("not 405"); return }
+        #expect(allowed == ["POST", "GET"])
+        guard case .notFound = router.match(method: "GET", path: "/tasks/Scan") else { Issue.record("not 404"); return }
+        guard case .notFound = router.match(method: "GET", path: "/nope") else { Issue.record("not 404"); return }
+    }
+}
+
+@Suite struct TokenExtractorTests {
+    let legacy = TokenExtractor(legacy: true)
+    let modern = TokenExtractor(legacy: false)
+
+    func request(headers: [String: String] = [:], query: [(String, String)] = []) -> HTTPRequest {
+        HTTPRequest(method: "GET", path: "/sessions/validate", headers: Dictionary(uniqueKeysWithValues: headers.map { ($0.key.lowercased(), $0.value) }),
+                    query: query)
+    }
+
+    @Test func parsesMediaBrowserHeadersLikeJellyfin() {
+        let h = #"MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="TW96aWxsYQ%3D%3D", Version="10.11.0", Token="abc123""#
+        let parts = TokenExtractor.parseAuthorization(h, legacy: false)
+        #expect(parts?["token"] == "abc123" && parts?["deviceid"] == "TW96aWxsYQ==" && parts?["client"] == "Jellyfin Web")
+        #expect(TokenExtractor.parseAuthorization(#"  mediabrowser   Token="t%2Bx",Client="a, b""#, legacy: false)?["token"] == "t+x")
+        #expect(TokenExtractor.parseAuthorization(#"Emby Token="e""#, legacy: false) == nil)
+        #expect(TokenExtractor.parseAuthorization(#"Emby Token="e""#, legacy: true)?["token"] == "e")
+        #expect(TokenExtractor.parseAuthorization("Bearer xyz", legacy: true) == nil)
+    }
+
+    @Test func followsJellyfinsOrder() {
+        let all = request(headers: ["Authorization": #"MediaBrowser Token="from-auth""#, "X-Emby-Token": "from-emby"],
+                          query: [("ApiKey", "from-query")])
+        #expect(legacy.token(in: all, bodyToken: "from-body") == "from-body")
+        #expect(legacy.token(in: all, bodyToken: nil) == "from-auth")
+        #expect(legacy.token(in: request(headers: ["X-Emby-Token": "e", "X-MediaBrowser-Token": "m"]), bodyToken: nil) == "e")
+        #expect(legacy.token(in: request(headers: ["X-MediaBrowser-Token": "m"]), bodyToken: nil) == "m")
+        #expect(legacy.token(in: request(headers: ["X-Emby-Authorization": #"MediaBrowser Token="xa""#]), bodyToken: nil) == "xa")
+        #expect(legacy.token(in: request(query: [("api_key", "k")]), bodyToken: nil) == "k")
+        #expect(legacy.token(in: request(query: [("ApiKey", "K"), ("api_key", "k")]), bodyToken: nil) == "K")
+    }
+
+    @Test func legacyFormsOnlyInLegacyMode() {
+        #expect(modern.token(in: request(headers: ["X-Emby-Token": "e"]), bodyToken: nil) == nil)
+        #expect(modern.token(in: request(query: [("api_key", "k")]), bodyToken: nil) == nil)
+        #expect(modern.token(in: request(query: [("ApiKey", "K")]), bodyToken: nil) == "K")
+    }
+
+    @Test func readsTheForwardedUriOfTraefik() {
+        let r = request(headers: ["X-Forwarded-Uri": "/Videos/1/stream?static=true&api_key=abc%20def#frag"])
+        #expect(legacy.token(in: r, bodyToken: nil) == "abc def")
+        #expect(modern.token(in: r, bodyToken: nil) == nil)
+        #expect(modern.token(in: request(headers: ["X-Forwarded-Uri": "/Items?ApiKey=zz"]), bodyToken: nil) == "zz")
+    }
+}

@@ -1,0 +1,133 @@
+import BatonCore
+import BatonTestSupport
+import Testing
+
+@Suite struct LeaderElectionTests {
+    let clock = ManualClock()
+    let store: InMemoryStore
+    let history = RecordingHistory()
+    let lease = LeaseName("scheduler")!
+    let a = Holder("pod-a")!
+    let b = Holder("pod-b")!
+
+    init() { store = InMemoryStore(clock: clock) }
+
+    func election(policy: FailurePolicy = .grant, threshold: Int = 3) -> LeaderElection {
+        LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, threshold: threshold, cooldownMs: 5_000, clock: clock),
+                       defaultPolicy: policy, history: history, clock: clock)
+    }
+
+    @Test func firstCallerLeadsAndTheSecondSeesTheLeader() {
+        let e = election()
+        guard case .ok(let first) = e.acquire(lease, holder: a, ttlMs: 10_000) else { Issue.record("a did not lead"); return }
+        #expect(first.leader && first.acquired && first.fencingToken == FencingToken(1) && first.mode == .normal)
+        guard case .conflict(let second) = e.acquire(lease, holder: b, ttlMs: 10_000) else { Issue.record("b was not refused"); return }
+        #expect(second.holder == a && !second.leader && second.fencingToken == FencingToken(1))
+    }
+
+    @Test func holderCallingAgainRenewsTheSameTenure() {
+        let e = election()
+        _ = e.acquire(lease, holder: a, ttlMs: 10_000)
+        clock.advance(ms: 9_000)
+        guard case .ok(let again) = e.acquire(lease, holder: a, ttlMs: 10_000) else { Issue.record("renewal refused"); return }
+        #expect(!again.acquired && again.fencingToken == FencingToken(1) && again.expiresInMs == 10_000)
+    }
+
+    @Test func expiryHandsOverWithALargerFencingToken() {
+        let e = election()
+        _ = e.acquire(lease, holder: a, ttlMs: 1_000)
+        clock.advance(ms: 1_001)
+        guard case .ok(let view) = e.acquire(lease, holder: b, ttlMs: 1_000) else { Issue.record("b did not take over"); return }
+        #expect(view.holder == b && view.fencingToken == FencingToken(2))
+        guard case .conflict = e.renew(lease, holder: a, ttlMs: 1_000, fencingToken: nil) else { Issue.record("a renewed after losing"); return }
+    }
+
+    @Test func renewNeverReacquires() {
+        let e = election()
+        guard case .conflict(let v) = e.renew(lease, holder: a, ttlMs: 1_000, fencingToken: nil) else { Issue.record("renew acquired"); return }
+        #expect(v.holder == nil && !v.leader)
+        guard case .ok(let s) = e.state(lease) else { Issue.record("state failed"); return }
+        #expect(s.holder == nil)
+    }
+
+    @Test func renewWithAStaleFencingTokenIsRefused() {
+        let e = election()
+        _ = e.acquire(lease, holder: a, ttlMs: 1_000)
+        _ = e.release(lease, holder: a, fencingToken: nil)
+        _ = e.acquire(lease, holder: a, ttlMs: 1_000)  // a new tenure, token 2
+        guard case .conflict = e.renew(lease, holder: a, ttlMs: 1_000, fencingToken: FencingToken(1)) else {
+            Issue.record("stale tenure renewed"); return
+        }
+        guard case .ok = e.renew(lease, holder: a, ttlMs: 1_000, fencingToken: FencingToken(2)) else { Issue.record("current tenure refused"); return }
+    }
+
+    @Test func releaseLetsAnotherHolderAcquireAtOnce() {
+        let e = election()
+        _ = e.acquire(lease, holder: a, ttlMs: 60_000)
+        guard case .conflict(let r) = e.release(lease, holder: b, fencingToken: nil) else { Issue.record("b released a's lease"); return }
+        #expect(!r.released)
+        guard case .ok(let done) = e.release(lease, holder: a, fencingToken: nil) else { Issue.record("release refused"); return }
+        #expect(done.released)
+        guard case .ok(let again) = e.release(lease, holder: a, fencingToken: nil) else { Issue.record("second release refused"); return }
+        #expect(!again.released)
+        guard case .ok(let view) = e.acquire(lease, holder: b, ttlMs: 1_000) else { Issue.record("b could not acquire"); return }
+        #expect(view.fencingToken == FencingToken(2))
+    }
+
+    @Test func historyRecordsNewTenuresAndReleasesOnly() {
+        let e = election()
+        _ = e.acquire(lease, holder: a, ttlMs: 1_000)
+        _ = e.acquire(lease, holder: a, ttlMs: 1_000)
+        _ = e.acquire(lease, holder: b, ttlMs: 1_000)
+        _ = e.release(lease, holder: a, fencingToken: nil)
+        let events = history.recorded
+        #expect(events.count == 2)
+        guard case .tenureStarted(let t) = events.first, case .tenureEnded(let ended, _, .released) = events.last else {
+            Issue.record("unexpected history \(events)"); return
+        }
+        #expect(t.holder == a && ended.fencingToken == FencingToken(1))
+    }
+
+    @Test func failuresGive503UntilTheBreakerOpensThenPolicyDecides() {
+        let e = election(policy: .grant)
+        store.failing = true
+        guard case .unavailable = e.acquire(lease, holder: a, ttlMs: 1_000) else { Issue.record("1st failure not 503"); return }
+        guard case .unavailable = e.acquire(lease, holder: a, ttlMs: 1_000) else { Issue.record("2nd failure not 503"); return }
+        guard case .ok(let third) = e.acquire(lease, holder: a, ttlMs: 1_000) else { Issue.record("3rd failure not degraded"); return }
+        #expect(third.mode == .degraded && third.fencingToken == nil && third.leader)
+        // Both pods are told to go ahead: duplicate work beats no work.
+        guard case .ok(let other) = e.acquire(lease, holder: b, ttlMs: 1_000) else { Issue.record("b not granted"); return }
+        #expect(other.mode == .degraded && other.holder == b)
+        #expect(store.calls == 3)  // the open breaker keeps calls away from the store
+        // Per-request override.
+        guard case .unavailable = e.acquire(lease, holder: a, ttlMs: 1_000, policy: .deny) else { Issue.record("deny override ignored"); return }
+        // Reads have no fallback.
+        guard case .unavailable = e.state(lease) else { Issue.record("read answered while open"); return }
+    }
+
+    @Test func denyPolicyKeepsAnswering503AndRecovers() {
+        let e = election(policy: .deny, threshold: 1)
+        store.failing = true
+        guard case .unavailable = e.acquire(lease, holder: a, ttlMs: 1_000) else { Issue.record("not 503"); return }
+        guard case .unavailable = e.acquire(lease, holder: a, ttlMs: 1_000, policy: nil) else { Issue.record("not 503"); return }
+        guard case .ok(let granted) = e.acquire(lease, holder: a, ttlMs: 1_000, policy: .grant) else { Issue.record("grant override ignored"); return }
+        #expect(granted.mode == .degraded)
+        store.failing = false
+        clock.advance(ms: 5_000)
+        guard case .ok(let normal) = e.acquire(lease, holder: a, ttlMs: 1_000) else { Issue.record("did not recover"); return }
+        #expect(normal.mode == .normal && normal.fencingToken == FencingToken(1))
+    }
+
+    @Test func fencingFloorKeepsTokensGrowingAfterAmnesia() {
+        let floor = HighestSeenFloor()
+        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                               history: history, fencingFloor: floor, clock: clock)
+        for _ in 0..<3 {
+            _ = e.acquire(lease, holder: a, ttlMs: 1_000)
+            _ = e.release(lease, holder: a, fencingToken: nil)
+        }
+        store.amnesia()
+        guard case .ok(let v) = e.acquire(lease, holder: b, ttlMs: 1_000) else { Issue.record("acquire failed"); return }
+        #expect(v.fencingToken == FencingToken(4))
+    }
+}
