@@ -29,7 +29,7 @@ public final class BatondProcess: @unchecked Sendable {
 
     deinit {
         if let p = process, p.isRunning {
-            p.terminate()
+            kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
     }

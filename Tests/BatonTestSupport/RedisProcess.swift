@@ -19,8 +19,9 @@ public final class RedisProcess: @unchecked Sendable {
     }
 
     deinit {
-        process?.terminate()
-        process?.waitUntilExit()
+        // SIGKILL, not SIGTERM: children of the test runner may inherit a signal mask
+        // that blocks SIGTERM, and nothing of this throw-away server needs saving.
+        kill()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
