@@ -69,8 +69,10 @@ public final class RuntimeFacts: Sendable {
             m.redisVersion = version
             m.maxmemoryPolicy = maxmemoryPolicy
             m.warnings.removeAll { $0.hasPrefix("redis maxmemory-policy") }
-            if let p = maxmemoryPolicy, p.hasPrefix("allkeys-") {
-                m.warnings.append("redis maxmemory-policy is \(p): Redis may evict lease keys under memory pressure, so a live lease could vanish and be granted to a second holder; use noeviction (or volatile-*)")
+            // Every lease and claim key has a TTL, so volatile-* policies evict exactly
+            // those keys first; allkeys-* may evict them too. Only noeviction is safe.
+            if let p = maxmemoryPolicy, p != "noeviction" {
+                m.warnings.append("redis maxmemory-policy is \(p): under memory pressure Redis may evict lease and claim keys, so a live lease could vanish and be granted to a second holder; set maxmemory-policy noeviction")
             }
         }
     }

@@ -3,7 +3,7 @@ import Foundation
 /// A small blocking HTTP/1.1 client over a socket, for tests: exact control over what
 /// is sent (raw bytes, oversized bodies, keep-alive) and what came back.
 public final class HTTPClient {
-    public struct Response: CustomStringConvertible {
+    public struct Response: CustomStringConvertible, Sendable {
         public let status: Int
         public let headers: [(String, String)]
         public let body: [UInt8]

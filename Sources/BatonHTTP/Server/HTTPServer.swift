@@ -94,6 +94,7 @@ final class ServerContext: Sendable {
 private final class PendingRequest {
     let startNs: UInt64 = monotonicNs()
     var body: [UInt8] = []
+    var tooLarge = false
     var answered = false
 }
 
@@ -113,8 +114,16 @@ private func accessHandler(
 
     // First call: headers are in; allocate state and answer later (keeps keep-alive alive).
     guard let raw = conCls.pointee else {
-        conCls.pointee = Unmanaged.passRetained(PendingRequest()).toOpaque()
+        let pending = PendingRequest()
+        conCls.pointee = Unmanaged.passRetained(pending).toOpaque()
         server.inFlight.add(1, ordering: .relaxed)
+        // A body declared too large is refused before it is read. libmicrohttpd accepts a
+        // response only now or once the upload is complete, and closes the connection after.
+        if let cl = lookup(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"), let n = Int(cl), n > server.maxBody {
+            pending.answered = true
+            let request = collect(connection, url, method, body: [], server: server)
+            return respond(connection, Problem.tooLarge(limit: server.maxBody).response, request, pending, server, close: true)
+        }
         return MHD_Result.YES
     }
     let pending = Unmanaged<PendingRequest>.fromOpaque(raw).takeUnretainedValue()
@@ -125,27 +134,22 @@ private func accessHandler(
 
     let chunk = uploadSize.pointee
     if chunk > 0 {
+        // A chunked body that grows past the limit: stop keeping it, answer 413 at the end.
         if pending.body.count + chunk > server.maxBody {
-            pending.answered = true
-            uploadSize.pointee = 0
-            let request = collect(connection, url, method, body: [], server: server)
-            return respond(connection, Problem.tooLarge(limit: server.maxBody).response, request, pending, server, close: true)
-        }
-        if let data = uploadData {
+            pending.tooLarge = true
+            pending.body = []
+        } else if !pending.tooLarge, let data = uploadData {
             data.withMemoryRebound(to: UInt8.self, capacity: chunk) { pending.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: chunk)) }
         }
         uploadSize.pointee = 0
         return MHD_Result.YES
     }
 
-    // Declared too large: refuse before reading it.
-    if pending.body.isEmpty, let cl = lookup(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"), let n = Int(cl), n > server.maxBody {
-        pending.answered = true
+    pending.answered = true
+    if pending.tooLarge {
         let request = collect(connection, url, method, body: [], server: server)
         return respond(connection, Problem.tooLarge(limit: server.maxBody).response, request, pending, server, close: true)
     }
-
-    pending.answered = true
     let request = collect(connection, url, method, body: pending.body, server: server)
     let response = server.handler.handle(request)
     return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))

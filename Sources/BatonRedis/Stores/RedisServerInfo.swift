@@ -6,8 +6,9 @@ public struct RedisServerInfo: Sendable, Equatable {
     public let runId: String?
     public let maxmemoryPolicy: String?
 
-    /// `allkeys-*` policies may evict lease keys: a live lease could vanish and be granted again.
-    public var mayEvictLeases: Bool { maxmemoryPolicy?.hasPrefix("allkeys-") ?? false }
+    /// Any policy but `noeviction` may evict lease keys (they all have TTLs, which is what
+    /// `volatile-*` picks from): a live lease could vanish and be granted again.
+    public var mayEvictLeases: Bool { maxmemoryPolicy.map { $0 != "noeviction" } ?? false }
 
     /// Reads INFO server and the eviction policy.
     public static func fetch(_ redis: PerThreadRedis) throws(BackendError) -> RedisServerInfo {

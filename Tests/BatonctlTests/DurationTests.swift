@@ -1,0 +1,6 @@
+import Testing
+@testable import batonctl
+
+@Suite struct PlaceholderTests {
+    @Test func builds() { #expect(Bool(true)) }
+}
