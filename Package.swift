@@ -10,6 +10,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // batonctl: HTTP client generated from openapi/openapi.yaml at build time.
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
     ],
     targets: [
         // C libraries: each is wrapped exactly once, by the Swift module named below it.
@@ -28,13 +32,20 @@ let package = Package(
         .executableTarget(name: "batond", dependencies: [
             "BatonCore", "BatonRedis", "BatonPostgres", "BatonHTTP", "BatonAPI",
         ]),
+        // The client is generated at build time from Sources/batonctl/openapi.yaml, a symlink
+        // to openapi/openapi.yaml (one copy of the contract).
         .executableTarget(name: "batonctl", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+        ], plugins: [
+            .plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator"),
         ]),
 
         // Fakes and process helpers shared by the test targets.
         .target(name: "BatonTestSupport", dependencies: ["BatonCore"], path: "Tests/BatonTestSupport"),
         .testTarget(name: "BatonUnitTests", dependencies: ["BatonCore", "BatonHTTP", "BatonAPI", "BatonTestSupport"]),
+        .testTarget(name: "BatonctlTests", dependencies: ["batonctl"]),
         .testTarget(name: "BatonIntegrationTests", dependencies: [
             "BatonCore", "BatonRedis", "BatonPostgres", "BatonTestSupport",
         ]),

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+
+/// A duration on the command line: a number with a unit, `1500ms`, `30s`, `5m`, `1h`,
+/// `1d`, or several of them (`1m30s`). Decimals are allowed (`1.5s`).
+struct CLIDuration: ExpressibleByArgument, Sendable, Hashable, CustomStringConvertible {
+    var milliseconds: Int64
+
+    init(milliseconds: Int64) { self.milliseconds = milliseconds }
+
+    init?(argument: String) {
+        guard let ms = CLIDuration.parse(argument) else { return nil }
+        self.milliseconds = ms
+    }
+
+    static func parse(_ text: String) -> Int64? {
+        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces).lowercased())
+        guard !rest.isEmpty else { return nil }
+        var total = 0.0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            // "ms" must be tried before "m".
+            guard let (unit, factor) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            total += value * factor
+        }
+        guard total.isFinite, total >= 0, total < 1e15 else { return nil }
+        return Int64(total.rounded())
+    }
+
+    var duration: Duration { .milliseconds(milliseconds) }
+    var seconds: Double { Double(milliseconds) / 1000 }
+
+    var description: String {
+        let ms = milliseconds
+        if ms % 3_600_000 == 0, ms > 0 { return "\(ms / 3_600_000)h" }
+        if ms % 60_000 == 0, ms > 0 { return "\(ms / 60_000)m" }
+        if ms % 1000 == 0 { return "\(ms / 1000)s" }
+        return "\(ms)ms"
+    }
+}
+
+/// Options every command takes. Flags win over the environment.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Baton's base URL (env BATON_URL; default http://127.0.0.1:8080).", valueName: "url"))
+    var url: String?
+
+    @Option(name: .long, help: ArgumentHelp("API token sent as 'Authorization: Bearer' (env BATON_TOKEN).", valueName: "token"))
+    var token: String?
+
+    @Option(name: .long, help: ArgumentHelp("Who is asking: lease holder / task runner (env BATON_HOLDER; default: the host name).", valueName: "name"))
+    var holder: String?
+
+    @Flag(name: .long, help: "Machine-readable JSON on stdout instead of tables.")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Timeout of one HTTP request to Baton.", valueName: "duration"))
+    var timeout: CLIDuration = CLIDuration(milliseconds: 10_000)
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var resolvedURL: String {
+        let value = url ?? environment["BATON_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8080"
+        return value.hasSuffix("/") ? String(value.dropLast()) : value
+    }
+
+    var resolvedToken: String? {
+        if let token, !token.isEmpty { return token }
+        if let env = environment["BATON_TOKEN"], !env.isEmpty { return env }
+        return nil
+    }
+
+    var resolvedHolder: String {
+        if let holder, !holder.isEmpty { return holder }
+        if let env = environment["BATON_HOLDER"], !env.isEmpty { return env }
+        return GlobalOptions.hostName()
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        if gethostname(&buffer, buffer.count - 1) == 0 {
+            let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if !name.isEmpty { return name }
+        }
+        return ProcessInfo.processInfo.hostName
+    }
+
+    mutating func validate() throws {
+        guard URL(string: resolvedURL)?.scheme?.hasPrefix("http") == true else {
+            throw ValidationError("--url / BATON_URL must be an http:// or https:// URL, got '\(resolvedURL)'")
+        }
+        guard timeout.milliseconds >= 100 else { throw ValidationError("--timeout must be at least 100ms") }
+    }
+
+    /// A client whose requests time out after `timeout` (or the given override).
+    func client(timeout override: CLIDuration? = nil) throws -> BatonClient {
+        try BatonClient(baseURL: resolvedURL, token: resolvedToken, timeout: (override ?? timeout).seconds)
+    }
+}
+
+enum Names {
+    /// `^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$` (and the holder variant with `@` and `/`).
+    static func matches(_ value: String, extra: String, maxLength: Int) -> Bool {
+        let bytes = Array(value.utf8)
+        guard !bytes.isEmpty, bytes.count <= maxLength else { return false }
+        func alnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
+        let allowed = Set(extra.utf8)
+        guard alnum(bytes[0]) else { return false }
+        return bytes.dropFirst().allSatisfy { alnum($0) || allowed.contains($0) }
+    }
+
+    static func isName(_ value: String) -> Bool { matches(value, extra: "._:-", maxLength: 128) }
+    static func isHolder(_ value: String) -> Bool { matches(value, extra: "._:@/-", maxLength: 253) }
+
+    static func checkName(_ value: String, _ option: String) throws {
+        guard isName(value) else {
+            throw ValidationError("\(option) '\(value)' is not a valid name: 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit")
+        }
+    }
+
+    static func checkHolder(_ value: String) throws {
+        guard isHolder(value) else {
+            throw ValidationError("holder '\(value)' is not valid: 1-253 characters of A-Z a-z 0-9 . _ : @ / - starting with a letter or digit (set --holder or BATON_HOLDER)")
+        }
+    }
+}
+
+enum UnavailablePolicy: String, ExpressibleByArgument, Sendable, CaseIterable {
+    case run, skip
+}
+
+/// Options of the commands that run something under a lease or claim.
+struct RunPolicyOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Exit code when the command is skipped (not leader, held, slot done, recently completed).", valueName: "code"))
+    var skippedExit: Int32 = Exit.skipped
+
+    @Option(name: .long, help: ArgumentHelp("""
+        When Baton is unreachable (connect error, timeout, 5xx) --breaker-threshold times in a row \
+        (counted across runs): 'run' the command anyway, without coordination (loudly), or 'skip' (exit 69). \
+        Below the threshold batonctl always exits 69.
+        """, valueName: "run|skip"))
+    var onUnavailable: UnavailablePolicy = .run
+
+    @Option(name: .long, help: ArgumentHelp("Consecutive failures to reach Baton before --on-unavailable applies.", valueName: "n"))
+    var breakerThreshold: Int = 3
+
+    @Option(name: .long, help: ArgumentHelp("Where the failure counters live (env BATON_STATE_DIR; default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl).", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Time between SIGTERM and SIGKILL when the command must stop (default: min(5s, period/6)).", valueName: "duration"))
+    var grace: CLIDuration?
+
+    mutating func validate() throws {
+        guard (0...255).contains(skippedExit) else { throw ValidationError("--skipped-exit must be 0-255") }
+        guard breakerThreshold >= 1 else { throw ValidationError("--breaker-threshold must be at least 1") }
+    }
+
+    func breaker(key: String) -> ClientBreaker {
+        ClientBreaker(directory: ClientBreaker.directory(explicit: stateDir), key: key, threshold: breakerThreshold)
+    }
+}

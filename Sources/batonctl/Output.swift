@@ -1,0 +1,135 @@
+import Foundation
+
+/// Everything batonctl says goes to stderr prefixed "batonctl: "; data goes to stdout.
+enum Log {
+    static func info(_ message: String) {
+        FileHandle.standardError.write(Data("batonctl: \(message)\n".utf8))
+    }
+
+    static func warn(_ message: String) {
+        FileHandle.standardError.write(Data("batonctl: warning: \(message)\n".utf8))
+    }
+
+    /// A message that must not be missed: framed so it stands out in a log.
+    static func loud(_ lines: [String]) {
+        let bar = String(repeating: "!", count: 78)
+        var text = "\(bar)\n"
+        for line in lines { text += "!! batonctl: \(line)\n" }
+        text += "\(bar)\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+func printOut(_ text: String) {
+    FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+enum JSON {
+    /// ISO 8601 with milliseconds, as Baton writes timestamps.
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Format.timestamp(date))
+        }
+        return encoder
+    }
+
+    static func print<T: Encodable>(_ value: T) throws {
+        let data = try encoder().encode(value)
+        printOut(String(decoding: data, as: UTF8.self))
+    }
+}
+
+enum Format {
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    /// "2026-11-27 01:02:03Z": short, UTC, sortable.
+    static func shortTime(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
+        return formatter.string(from: date)
+    }
+
+    /// A duration for humans: 850ms, 12.3s, 4m05s, 2h10m, 3d04h.
+    static func duration(ms: Int64) -> String {
+        let negative = ms < 0
+        let ms = abs(ms)
+        let text: String
+        if ms < 1000 {
+            text = "\(ms)ms"
+        } else if ms < 60_000 {
+            let tenths = (ms + 50) / 100
+            text = tenths % 10 == 0 || ms >= 10_000 ? "\((ms + 500) / 1000)s" : "\(tenths / 10).\(tenths % 10)s"
+        } else if ms < 3_600_000 {
+            let s = (ms + 500) / 1000
+            text = "\(s / 60)m" + String(format: "%02ds", Int(s % 60))
+        } else if ms < 86_400_000 {
+            let m = (ms + 30_000) / 60_000
+            text = "\(m / 60)h" + String(format: "%02dm", Int(m % 60))
+        } else {
+            let h = (ms + 1_800_000) / 3_600_000
+            text = "\(h / 24)d" + String(format: "%02dh", Int(h % 24))
+        }
+        return negative ? "-" + text : text
+    }
+
+    static func duration(ms: Int?) -> String {
+        guard let ms else { return "-" }
+        return duration(ms: Int64(ms))
+    }
+
+    /// "3m10s ago" relative to now.
+    static func ago(_ date: Date?, now: Date = Date()) -> String {
+        guard let date else { return "-" }
+        let ms = Int64((now.timeIntervalSince(date) * 1000).rounded())
+        if ms < 0 { return "in " + duration(ms: -ms) }
+        return duration(ms: ms) + " ago"
+    }
+
+    static func truncate(_ text: String, _ width: Int) -> String {
+        let flat = text.replacingOccurrences(of: "\n", with: " ")
+        guard flat.count > width, width > 1 else { return flat }
+        return String(flat.prefix(width - 1)) + "…"
+    }
+}
+
+/// A plain text table: a header row, columns padded to their widest cell.
+struct Table {
+    var headers: [String]
+    var rows: [[String]] = []
+
+    init(_ headers: String...) { self.headers = headers }
+
+    mutating func add(_ cells: String...) { rows.append(cells) }
+    mutating func add(_ cells: [String]) { rows.append(cells) }
+
+    func render(indent: String = "") -> String {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < widths.count {
+                widths[i] = max(widths[i], cell.count)
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            var out = indent
+            for (i, cell) in cells.enumerated() {
+                let last = i == cells.count - 1
+                out += last ? cell : cell.padding(toLength: widths[i] + 2, withPad: " ", startingAt: 0)
+            }
+            return out
+        }
+        var lines = [line(headers)]
+        lines += rows.map(line)
+        return lines.joined(separator: "\n")
+    }
+}
