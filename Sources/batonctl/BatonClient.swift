@@ -53,6 +53,36 @@ struct BearerMiddleware: ClientMiddleware {
     }
 }
 
+/// Keeps the body of every JSON answer, by operation, so `--json` can print what Baton
+/// said exactly (the generated types leave `null` values out when encoding again).
+final class BodyRecorder: ClientMiddleware, @unchecked Sendable {
+    private let lock = NSLock()
+    private var bodies: [String: Data] = [:]
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        let (response, responseBody) = try await next(request, body, baseURL)
+        guard let responseBody else { return (response, nil) }
+        let data = try await Data(collecting: responseBody, upTo: 16 * 1024 * 1024)
+        store(data, for: operationID)
+        return (response, HTTPBody(data))
+    }
+
+    private func store(_ data: Data, for operationID: String) {
+        lock.lock()
+        bodies[operationID] = data
+        lock.unlock()
+    }
+
+    func body(of operationID: String) -> Data? {
+        lock.lock()
+        defer { lock.unlock() }
+        return bodies[operationID]
+    }
+}
+
 enum BatonctlVersion {
     static let current = "1.0.0"
 }
@@ -79,6 +109,7 @@ extension Components.Responses.ServiceUnavailable: HasProblem {
 struct BatonClient: Sendable {
     let client: Client
     let baseURL: String
+    let recorder = BodyRecorder()
 
     init(baseURL: String, token: String?, timeout: Double) throws {
         guard let url = URL(string: baseURL) else {
@@ -98,7 +129,21 @@ struct BatonClient: Sendable {
             serverURL: url,
             configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds),
             transport: URLSessionTransport(configuration: .init(session: session)),
-            middlewares: [BearerMiddleware(token: token)])
+            middlewares: [BearerMiddleware(token: token), recorder])
+    }
+
+    /// The last answer to `operationID` as parsed JSON (keeps `null`s), if there was one.
+    func rawJSON(_ operationID: String) -> Any? {
+        guard let data = recorder.body(of: operationID) else { return nil }
+        return try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+    }
+
+    /// Prints the last answer to `operationID` as Baton sent it (pretty, sorted keys).
+    func printRawJSON(_ operationID: String) throws {
+        guard let object = rawJSON(operationID) else {
+            throw BatonError.rejected(status: 0, detail: "no answer to print")
+        }
+        try JSON.printObject(object)
     }
 
     // MARK: error mapping

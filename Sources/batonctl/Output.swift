@@ -25,31 +25,14 @@ func printOut(_ text: String) {
 }
 
 enum JSON {
-    /// ISO 8601 with milliseconds, as Baton writes timestamps.
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(Format.timestamp(date))
-        }
-        return encoder
-    }
-
-    static func print<T: Encodable>(_ value: T) throws {
-        let data = try encoder().encode(value)
+    /// Prints a JSONSerialization object (NSNull for null), pretty with sorted keys.
+    static func printObject(_ object: Any) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
         printOut(String(decoding: data, as: UTF8.self))
     }
 }
 
 enum Format {
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
-
     /// "2026-11-27 01:02:03Z": short, UTC, sortable.
     static func shortTime(_ date: Date?) -> String {
         guard let date else { return "-" }
