@@ -50,7 +50,13 @@ public struct BodyReader {
             }
             return Int(v)
         case .double(let d)?:
-            throw Problem.invalidField(name, "expected an integer, got \(d)")
+            // JSON has one number type: 30000.0 and 3e4 are the integer 30000 (as for
+            // JSON Schema's `integer`, which clients generate from). Fractions are not.
+            guard let v = Int(exactly: d) else { throw Problem.invalidField(name, "expected an integer, got \(d)") }
+            guard range.contains(v) else {
+                throw Problem.invalidField(name, "must be between \(range.lowerBound) and \(range.upperBound), got \(v)")
+            }
+            return v
         case let other?:
             throw Problem.invalidField(name, "expected integer, got \(other.typeName)")
         }
