@@ -1,11 +1,12 @@
 """Summarises a schemathesis NDJSON report for openapi/live-check.sh.
 
-    python3 live-check-stats.py REPORT.ndjson [--expect 'METHOD /path=200,409' ...]
+    python3 live-check-stats.py REPORT.ndjson [--expect 'METHOD /path=200,409' ...] [--allow-503]
 
 Prints, per operation, how many test cases ran and which statuses the server answered
 (all phases together; stateful steps are counted under their operation), then totals.
 With --expect, exits 1 when an operation never got one of the listed statuses: that is
-how the live check makes sure the stateful endpoints were exercised beyond 400s.
+how the live check makes sure the stateful endpoints were exercised beyond 400s. Any
+5xx answer (but 503 with --allow-503, for the backend outage run) also exits 1.
 """
 
 import argparse
@@ -19,11 +20,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("report")
     parser.add_argument("--expect", action="append", default=[], metavar="'METHOD /path=STATUS,...'")
+    parser.add_argument("--allow-503", action="store_true", help="503 is an expected answer (backends down)")
     args = parser.parse_args()
 
     statuses: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     phases: collections.Counter = collections.Counter()
     operations_total = None
+    server_errors = 0
     with open(args.report, encoding="utf-8") as f:
         for line in f:
             event = json.loads(line)
@@ -45,7 +48,8 @@ def main() -> int:
                 status = response.get("status_code", "no response")
                 statuses[label][status] += 1
                 phases[finished.get("phase", "?")] += 1
-                if isinstance(status, int) and status >= 500:
+                if isinstance(status, int) and status >= 500 and not (status == 503 and args.allow_503):
+                    server_errors += 1
                     content = response.get("content") or {}
                     body = content.get("string") or base64.b64decode(content.get("$base64", "")).decode("utf-8", "replace")
                     print(f"  server error {status} on {label}: {body[:300]}", file=sys.stderr)
@@ -74,7 +78,7 @@ def main() -> int:
                 missing.append(f"{label.strip()} never answered {status}")
     for m in missing:
         print(f"  coverage: {m}", file=sys.stderr)
-    return 1 if missing else 0
+    return 1 if missing or server_errors else 0
 
 
 if __name__ == "__main__":
