@@ -8,7 +8,8 @@ public final class BatondProcess: @unchecked Sendable {
     public let port: Int
     public let environment: [String: String]
     public let logPath: String
-    private var process: Process?
+    private var process: Subprocess?
+    private var exitStatus: Int32?
 
     public init(redisURL: String, databaseURL: String, extra: [String: String] = [:], port: Int? = nil) throws {
         self.port = port ?? TestEnvironment.freePort()
@@ -28,28 +29,30 @@ public final class BatondProcess: @unchecked Sendable {
     }
 
     deinit {
-        if let p = process, p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+        if let p = process {
+            p.signal(SIGKILL)
+            p.wait()
         }
     }
 
-    public var pid: Int32? { process?.processIdentifier }
+    public var pid: Int32? { process?.pid }
+
+    /// Whether the process is still running (reaps it if it exited).
+    public var isRunning: Bool {
+        guard let p = process else { return false }
+        if let status = p.poll() {
+            exitStatus = status
+            process = nil
+            return false
+        }
+        return true
+    }
 
     public func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestEnvironment.batond)
-        p.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = FileHandle(forWritingAtPath: logPath)!
-        log.seekToEndOfFile()
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        process = p
+        process = try Subprocess.spawn(TestEnvironment.batond, [], environment: environment, outputPath: logPath)
         let client = HTTPClient(port: port, timeoutSeconds: 2)
         for _ in 0..<200 {
-            if !p.isRunning { throw TestSetupError("batond exited at start-up: \(self.log)") }
+            if !isRunning { throw TestSetupError("batond exited at start-up: \(self.log)") }
             if let r = try? client.get("/healthz", auth: false), r.status == 200 { return }
             usleep(25_000)
         }
@@ -59,13 +62,11 @@ public final class BatondProcess: @unchecked Sendable {
     /// Sends `signal` and waits up to `timeout` seconds; returns the exit status (nil if still running).
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: Double = 15) -> Int32? {
-        guard let p = process else { return nil }
-        kill(p.processIdentifier, signal)
+        guard let p = process else { return exitStatus }
+        p.signal(signal)
         let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { return nil }
-        process = nil
-        return p.terminationStatus
+        while isRunning && Date() < deadline { usleep(10_000) }
+        return isRunning ? nil : exitStatus
     }
 
     /// A client with the API token.

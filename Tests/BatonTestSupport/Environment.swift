@@ -39,17 +39,11 @@ public enum TestEnvironment {
     /// Runs a command to completion; returns exit status and combined output.
     @discardableResult
     public static func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        if let environment { p.environment = environment }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let out = NSTemporaryDirectory() + "baton-run-\(UUID().uuidString).out"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let child = try Subprocess.spawn(path, args, environment: environment, outputPath: out)
+        let status = child.wait()
+        return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
     }
 }
 

@@ -8,7 +8,7 @@ public final class RedisProcess: @unchecked Sendable {
     public let port: Int
     public let directory: String
     public let appendOnly: Bool
-    private var process: Process?
+    private var process: Subprocess?
 
     public init(appendOnly: Bool = false) throws {
         port = TestEnvironment.freePort()
@@ -19,23 +19,17 @@ public final class RedisProcess: @unchecked Sendable {
     }
 
     deinit {
-        // SIGKILL, not SIGTERM: children of the test runner may inherit a signal mask
-        // that blocks SIGTERM, and nothing of this throw-away server needs saving.
-        kill()
+        kill()  // nothing of this throw-away server needs saving
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
     public func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestEnvironment.redisServer)
-        p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
-                       "--appendonly", appendOnly ? "yes" : "no", "--maxmemory-policy", "noeviction", "--logfile", "redis.log"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        process = p
+        process = try Subprocess.spawn(TestEnvironment.redisServer, [
+            "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
+            "--appendonly", appendOnly ? "yes" : "no", "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
+        ])
         for _ in 0..<200 {
             if ping() { return }
             usleep(25_000)
@@ -46,8 +40,8 @@ public final class RedisProcess: @unchecked Sendable {
     /// SIGKILL, as in a crash.
     public func kill() {
         guard let p = process else { return }
-        Foundation.kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        p.signal(SIGKILL)
+        p.wait()
         process = nil
     }
 
@@ -57,8 +51,8 @@ public final class RedisProcess: @unchecked Sendable {
     }
 
     /// SIGSTOP / SIGCONT: a hung server that keeps its connections open.
-    public func pause() { if let p = process { Foundation.kill(p.processIdentifier, SIGSTOP) } }
-    public func resume() { if let p = process { Foundation.kill(p.processIdentifier, SIGCONT) } }
+    public func pause() { process?.signal(SIGSTOP) }
+    public func resume() { process?.signal(SIGCONT) }
 
     /// Runs a command through redis-cli.
     @discardableResult
