@@ -112,9 +112,6 @@ struct BatonClient: Sendable {
     let recorder = BodyRecorder()
 
     init(baseURL: String, token: String?, timeout: Double) throws {
-        guard let url = URL(string: baseURL) else {
-            throw BatonError.rejected(status: 0, detail: "not a URL: \(baseURL)")
-        }
         let configuration = URLSessionConfiguration.ephemeral
         // FoundationNetworking on Linux truncates timeouts to whole seconds (0.5 s would
         // time out at once): round up.
@@ -124,11 +121,20 @@ struct BatonClient: Sendable {
         configuration.httpMaximumConnectionsPerHost = 2
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         let session = URLSession(configuration: configuration)
+        try self.init(baseURL: baseURL, token: token,
+                      transport: URLSessionTransport(configuration: .init(session: session)))
+    }
+
+    /// A client over any transport (the tests use a canned one).
+    init(baseURL: String, token: String?, transport: any ClientTransport) throws {
+        guard let url = URL(string: baseURL) else {
+            throw BatonError.rejected(status: 0, detail: "not a URL: \(baseURL)")
+        }
         self.baseURL = baseURL
         self.client = Client(
             serverURL: url,
             configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds),
-            transport: URLSessionTransport(configuration: .init(session: session)),
+            transport: transport,
             middlewares: [BearerMiddleware(token: token), recorder])
     }
 

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import batonctl
+
+@Suite struct ClientBreakerTests {
+    func tempDir() -> String {
+        let dir = NSTemporaryDirectory() + "batonctl-tests-\(UUID().uuidString)"
+        return dir
+    }
+
+    @Test func countsAcrossInstancesAndResets() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let breaker = ClientBreaker(directory: dir, key: "lease-nightly", threshold: 3)
+        #expect(breaker.failures() == 0)
+        #expect(breaker.recordFailure("connection refused") == 1)
+        // A new invocation reads the same file.
+        let again = ClientBreaker(directory: dir, key: "lease-nightly", threshold: 3)
+        #expect(again.recordFailure("timed out\nsecond line") == 2)
+        let text = try String(contentsOfFile: dir + "/lease-nightly.failures", encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "2")
+        #expect(lines[1] == "timed out second line")
+        #expect(Int(lines[2]) != nil)
+        // Another key is counted on its own.
+        #expect(ClientBreaker(directory: dir, key: "task-nightly", threshold: 3).failures() == 0)
+        again.recordSuccess()
+        #expect(breaker.failures() == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/lease-nightly.failures"))
+    }
+
+    @Test func readsWhatTheShellHookWrites() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "4\nFailed to connect\n1795740000\n".write(toFile: dir + "/task-t.failures", atomically: true, encoding: .utf8)
+        #expect(ClientBreaker(directory: dir, key: "task-t", threshold: 3).failures() == 4)
+        try "garbage\n".write(toFile: dir + "/task-u.failures", atomically: true, encoding: .utf8)
+        #expect(ClientBreaker(directory: dir, key: "task-u", threshold: 3).failures() == 0)
+    }
+
+    @Test func directoryChoice() {
+        #expect(ClientBreaker.directory(explicit: "/x", environment: ["BATON_STATE_DIR": "/y"]) == "/x")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["BATON_STATE_DIR": "/y", "XDG_STATE_HOME": "/s"]) == "/y")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/s/batonctl")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["XDG_STATE_HOME": "relative", "HOME": "/h"]) == "/h/.local/state/batonctl")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["HOME": "/h"]) == "/h/.local/state/batonctl")
+    }
+
+    @Test func policyDecisions() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var run = try RunPolicyOptions.parse(["--state-dir", dir])
+        try run.validate()
+        let breaker = run.breaker(key: "lease-p")
+        #expect(run.decide(after: "refused", breaker: breaker, url: "u", what: "lease p", waiting: false) == .giveUp)
+        #expect(run.decide(after: "refused", breaker: breaker, url: "u", what: "lease p", waiting: true) == .retry)
+        #expect(run.decide(after: "refused", breaker: breaker, url: "u", what: "lease p", waiting: false) == .runLocally)
+        #expect(run.decide(after: "refused", breaker: breaker, url: "u", what: "lease p", waiting: true) == .runLocally)
+
+        let skip = try RunPolicyOptions.parse(["--state-dir", dir, "--on-unavailable", "skip", "--breaker-threshold", "1"])
+        let other = skip.breaker(key: "task-q")
+        #expect(skip.decide(after: "refused", breaker: other, url: "u", what: "task q", waiting: false) == .giveUp)
+        #expect(skip.decide(after: "refused", breaker: other, url: "u", what: "task q", waiting: true) == .giveUp)
+        #expect(other.failures() == 2)
+    }
+}
