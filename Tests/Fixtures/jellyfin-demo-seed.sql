@@ -1,4 +1,4 @@
--- Demo data for scripts/run: one user "demo" logged in on one device, one disabled user,
+-- Demo data for scripts/run (the same users and tokens as docker/demo): user "demo" on one device, user "disabled",
 -- and one API key. Idempotent. The tokens are fixed so the README's curl walkthrough works.
 INSERT INTO "Users" ("Id", "Username", "MustUpdatePassword", "AuthenticationProviderId", "PasswordResetProviderId",
     "InvalidLoginAttemptCount", "MaxActiveSessions", "SubtitleMode", "PlayDefaultAudioTrack", "DisplayMissingEpisodes",
@@ -9,9 +9,9 @@ VALUES
     ('5f0e5a52-7d7c-4c39-9d6a-0b1d7a0c0001', 'demo', false, 'Jellyfin.Server.Implementations.Users.DefaultAuthenticationProvider',
      'Jellyfin.Server.Implementations.Users.DefaultPasswordResetProvider', 0, 0, 0, true, false, false, false, false, true, true,
      true, false, true, 1, 0, 0, 'DEMO'),
-    ('5f0e5a52-7d7c-4c39-9d6a-0b1d7a0c0002', 'former-user', false, 'Jellyfin.Server.Implementations.Users.DefaultAuthenticationProvider',
+    ('5f0e5a52-7d7c-4c39-9d6a-0b1d7a0c0002', 'disabled', false, 'Jellyfin.Server.Implementations.Users.DefaultAuthenticationProvider',
      'Jellyfin.Server.Implementations.Users.DefaultPasswordResetProvider', 0, 0, 0, true, false, false, false, false, true, true,
-     true, false, true, 2, 0, 0, 'FORMER-USER')
+     true, false, true, 2, 0, 0, 'DISABLED')
 ON CONFLICT ("Id") DO NOTHING;
 
 INSERT INTO "Permissions" ("UserId", "Kind", "Value", "RowVersion")
@@ -26,10 +26,10 @@ WHERE NOT EXISTS (SELECT 1 FROM "Devices" WHERE "AccessToken" = '0123456789abcde
 
 INSERT INTO "Devices" ("UserId", "AccessToken", "AppName", "AppVersion", "DeviceName", "DeviceId", "IsActive",
     "DateCreated", "DateModified", "DateLastActivity")
-SELECT '5f0e5a52-7d7c-4c39-9d6a-0b1d7a0c0002', 'fedcba9876543210fedcba9876543210', 'Jellyfin Android', '2.6.0', 'Phone',
+SELECT '5f0e5a52-7d7c-4c39-9d6a-0b1d7a0c0002', 'ffffffffffffffffffffffffffffffff', 'Jellyfin Android', '2.6.0', 'Phone',
        'demo-device-2', false, now(), now(), now()
-WHERE NOT EXISTS (SELECT 1 FROM "Devices" WHERE "AccessToken" = 'fedcba9876543210fedcba9876543210');
+WHERE NOT EXISTS (SELECT 1 FROM "Devices" WHERE "AccessToken" = 'ffffffffffffffffffffffffffffffff');
 
 INSERT INTO "ApiKeys" ("DateCreated", "DateLastActivity", "Name", "AccessToken")
-VALUES (now(), now(), 'demo-automation', 'aaaabbbbccccddddeeeeffff00001111')
+VALUES (now(), now(), 'baton-demo', 'fedcba9876543210fedcba9876543210')
 ON CONFLICT ("AccessToken") DO NOTHING;
