@@ -82,7 +82,7 @@ done
 jf_port=$(free_port)
 jf_key=e2e-jellyfin-api-key
 (exec python3 "$BATON_ROOT/scripts/jellyfin-standin.py" --port "$jf_port" --api-key "$jf_key" \
-    --run-seconds 1 --outcome RefreshPeople=Failed --log "$work/jellyfin.log") >"$work/standin.log" 2>&1 &
+    --run-seconds 1 --duration OptimizeDatabaseTask=60 --outcome RefreshPeople=Failed --log "$work/jellyfin.log") >"$work/standin.log" 2>&1 &
 standin_pid=$!
 jf_url="http://127.0.0.1:$jf_port"
 for i in $(seq 1 100); do
@@ -274,12 +274,16 @@ test_lock_handover_after_sigkill() {
 }
 
 test_stalled_renewal_kills_before_deadline() {
-    local lock_log=$work/stall-lock.log claim_log=$work/stall-claim.log pl pc rl=0 rc=0 t0 pttl_l pttl_c exp_l exp_c
+    local lock_log=$work/stall-lock.log claim_log=$work/stall-claim.log pl pc pj rl=0 rc=0 rj=0 t0 pttl_l pttl_c exp_l exp_c
     "$ctl" lock --lease e2e-stall --ttl 3s --holder pod-a -- "$child" "$lock_log" pod-a 0 2>"$work/stall-lock.err" &
     pl=$!
     "$ctl" claim --task e2e-stall --at-most 3s --holder pod-a -- "$child" "$claim_log" pod-a 0 2>"$work/stall-claim.err" &
     pc=$!
-    wait_for "$lock_log" "^start" 10 && wait_for "$claim_log" "^start" 10
+    "$ctl" jellyfin run-task --task OptimizeDatabaseTask --at-most 3s --poll-interval 100ms --holder pod-a \
+        --jellyfin-url "$jf_url" --jellyfin-api-key "$jf_key" 2>"$work/stall-jellyfin.err" &
+    pj=$!
+    wait_for "$lock_log" "^start" 10 && wait_for "$claim_log" "^start" 10 &&
+        wait_for "$work/jellyfin.log" "POST /ScheduledTasks/Running/31de9ce83b9223d338c77b1a635e144b" 10
     sleep 1.3
     kill -STOP "$batond_pid"
     t0=$(now_ms)
@@ -289,6 +293,7 @@ test_stalled_renewal_kills_before_deadline() {
     exp_c=$((t0 + pttl_c))
     wait_pid "$pl" 15 || rl=$?
     wait_pid "$pc" 15 || rc=$?
+    wait_pid "$pj" 15 || rj=$?
     kill -CONT "$batond_pid"
     check_eq "lock exits 76 when renewals stall" "$rl" 76
     check_eq "claim exits 76 when extensions stall" "$rc" 76
@@ -297,6 +302,8 @@ test_stalled_renewal_kills_before_deadline() {
     check_le "claim's child was dead before the claim expired in Redis" "$(last_time "$claim_log" tick pod-a)" "$exp_c"
     check "lock's child got SIGTERM" grep -q '^term' "$lock_log"
     check "lock said why it stopped the child" grep -q 'could not be renewed in time' "$work/stall-lock.err"
+    check_eq "jellyfin run-task exits 76 when extensions stall" "$rj" 76
+    check "and cancelled the Jellyfin task" grep -q "DELETE /ScheduledTasks/Running/31de9ce83b9223d338c77b1a635e144b" "$work/jellyfin.log"
     for _ in $(seq 1 50); do curl -fsS "$url/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 }
 

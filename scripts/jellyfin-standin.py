@@ -9,12 +9,13 @@ Implements exactly what ../shared/jellyfin/README.md documents:
   POST   /ScheduledTasks/{id}/Triggers   replace the task's triggers (body: JSON array) (204)
 Every request needs `Authorization: MediaBrowser Token="<api key>"` (or X-Emby-Token), else 401.
 
-A started run is "Running" for --run-seconds, then "Idle" with a new LastExecutionResult whose
-Status is Completed, or what --outcome KEY=STATUS says (Failed, Cancelled, Aborted). Every
+A started run is "Running" for --run-seconds (or --duration KEY=SECONDS), then "Idle" with a new
+LastExecutionResult whose Status is Completed, or what --outcome KEY=STATUS says (Failed,
+Cancelled, Aborted); DELETE ends it at once with Status Cancelled. Every
 request that changes something is appended to --log as one line: "METHOD PATH".
 
   python3 scripts/jellyfin-standin.py --port 8096 --api-key KEY [--run-seconds 1] \
-      [--outcome RefreshPeople=Failed] [--log FILE]
+      [--duration OptimizeDatabaseTask=30] [--outcome RefreshPeople=Failed] [--log FILE]
 """
 import argparse
 import datetime
@@ -38,9 +39,10 @@ def iso(ts):
 
 
 class State:
-    def __init__(self, run_seconds, outcomes, log):
+    def __init__(self, run_seconds, durations, outcomes, log):
         self.lock = threading.Lock()
         self.run_seconds = run_seconds
+        self.durations = durations
         self.outcomes = outcomes
         self.log = log
         self.tasks = {}
@@ -58,11 +60,14 @@ class State:
             with open(self.log, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
 
+    def seconds(self, task):
+        return self.durations.get(task["Key"], self.run_seconds)
+
     def settle(self, task, now):
         run = task["run"]
-        if run and now >= run["start"] + self.run_seconds:
+        if run and now >= run["start"] + self.seconds(task):
             status = self.outcomes.get(task["Key"], "Completed")
-            task["last"] = self.result(task, run["start"], run["start"] + self.run_seconds, status)
+            task["last"] = self.result(task, run["start"], run["start"] + self.seconds(task), status)
             task["run"] = None
 
     def result(self, task, start, end, status):
@@ -77,7 +82,7 @@ class State:
         out = {k: v for k, v in task.items() if k not in ("run", "last")}
         out["State"] = "Running" if task["run"] else "Idle"
         if task["run"]:
-            out["CurrentProgressPercentage"] = min(99.0, 100.0 * (now - task["run"]["start"]) / self.run_seconds)
+            out["CurrentProgressPercentage"] = min(99.0, 100.0 * (now - task["run"]["start"]) / self.seconds(task))
         if task["last"]:
             out["LastExecutionResult"] = task["last"]
         return out
@@ -179,11 +184,13 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--run-seconds", type=float, default=1.0)
+    parser.add_argument("--duration", action="append", default=[], help="KEY=SECONDS, how long that task runs")
     parser.add_argument("--outcome", action="append", default=[], help="KEY=STATUS, e.g. RefreshPeople=Failed")
     parser.add_argument("--log")
     args = parser.parse_args()
     outcomes = dict(o.split("=", 1) for o in args.outcome)
-    Handler.state = State(args.run_seconds, outcomes, args.log)
+    durations = {k: float(v) for k, v in (d.split("=", 1) for d in args.duration)}
+    Handler.state = State(args.run_seconds, durations, outcomes, args.log)
     Handler.api_key = args.api_key
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

@@ -110,7 +110,7 @@ extension ClaimOptions {
         for attempt in 1...attempts {
             do {
                 switch try await client.complete(task: task, runId: runId, holder: holder, status: status,
-                                                  detail: String(detail.prefix(4000))) {
+                                                  detail: Format.utf8Prefix(detail, maxBytes: 4096)) {
                 case .ok:
                     return
                 case .conflict(let c):

@@ -79,6 +79,20 @@ enum Format {
         return duration(ms: ms) + " ago"
     }
 
+    /// The longest prefix of `text` that fits in `maxBytes` UTF-8 bytes (whole characters).
+    static func utf8Prefix(_ text: String, maxBytes: Int) -> String {
+        guard text.utf8.count > maxBytes else { return text }
+        var out = ""
+        var used = 0
+        for ch in text {
+            let n = String(ch).utf8.count
+            if used + n > maxBytes { break }
+            out.append(ch)
+            used += n
+        }
+        return out
+    }
+
     static func truncate(_ text: String, _ width: Int) -> String {
         let flat = text.replacingOccurrences(of: "\n", with: " ")
         guard flat.count > width, width > 1 else { return flat }

@@ -21,6 +21,9 @@ import Testing
         #expect(Format.shortTime(Date(timeIntervalSince1970: 0)) == "1970-01-01 00:00:00Z")
         #expect(Format.truncate("abcdef", 4) == "abc…")
         #expect(Format.truncate("a\nb", 10) == "a b")
+        #expect(Format.utf8Prefix("abc", maxBytes: 10) == "abc")
+        #expect(Format.utf8Prefix("ééé", maxBytes: 5) == "éé")
+        #expect(Format.utf8Prefix(String(repeating: "€", count: 2000), maxBytes: 4096).utf8.count <= 4096)
     }
 
     @Test func tablesPadColumns() {
