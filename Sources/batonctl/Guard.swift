@@ -63,8 +63,12 @@ enum GuardCommand {
 
         // Descriptors batonctl had open (sockets to Baton, state files) are not the
         // command's business.
-        let maxFd = min(Int32(sysconf(Int32(_SC_OPEN_MAX))), 65536)
-        if maxFd > 3 { for fd in 3..<maxFd { close(fd) } }
+        if let open = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            for fd in open.compactMap({ Int32($0) }) where fd > 2 { close(fd) }
+        } else {
+            let maxFd = min(Int32(sysconf(Int32(_SC_OPEN_MAX))), 4096)
+            if maxFd > 3 { for fd in 3..<maxFd { close(fd) } }
+        }
 
         // The parent may have died between spawning us and now.
         if parent != 0 && getppid() != parent {
