@@ -273,6 +273,48 @@ test_lock_handover_after_sigkill() {
     check "pod-a's child is gone" no_process "$log pod-a"
 }
 
+# retry_until_ran CMD...: runs CMD every 300 ms until it exits 0 (at most 10 s); prints
+# "EXITCODES ELAPSED_MS", e.g. "75 75 75 0 3120".
+retry_until_ran() {
+    local start codes='' rc
+    start=$(now_ms)
+    while [ $(($(now_ms) - start)) -lt 10000 ]; do
+        rc=0
+        "$@" 2>/dev/null || rc=$?
+        codes="$codes$rc "
+        [ "$rc" -eq 0 ] && break
+        sleep 0.3
+    done
+    printf '%s%s\n' "$codes" $(($(now_ms) - start))
+}
+
+test_same_holder_tenure_is_not_kept_alive() {
+    # A tenure of this holder whose process is gone (here: taken by hand). Retrying must
+    # not renew it, or a crashed pod's cron job would never run again.
+    local out rc t0 took
+    "$ctl" leader acquire --lease e2e-restart --holder pod-r --ttl 3s >/dev/null
+    out=$(retry_until_ran "$ctl" lock --lease e2e-restart --ttl 3s --holder pod-r -- true)
+    took=${out##* }
+    check "lock: skipped (75) while the old tenure lasts" matches "$out" '75 *'
+    check "lock: ran once the old tenure expired" matches "$out" '* 0 *'
+    check_le "lock: ... within its TTL + 1 s" "$took" 4000
+
+    "$ctl" leader acquire --lease e2e-restart --holder pod-r --ttl 3s >/dev/null
+    t0=$(now_ms)
+    rc=0
+    timeout 20 "$ctl" lock --lease e2e-restart --ttl 3s --wait --holder pod-r -- true 2>/dev/null || rc=$?
+    took=$(($(now_ms) - t0))
+    check_eq "lock --wait: ran after the old tenure of the same holder expired" "$rc" 0
+    check_le "lock --wait: ... within its TTL + 1.5 s" "$took" 4500
+
+    "$ctl" leader acquire --lease e2e-restart --holder hook-r --ttl 3s >/dev/null
+    out=$(BATON_HOLDER=hook-r retry_until_ran "$hooks/baton-run-if-leader.sh" --lease e2e-restart --ttl 3s -- true)
+    took=${out##* }
+    check "run-if-leader hook: skipped (75) while the old tenure lasts" matches "$out" '75 *'
+    check "run-if-leader hook: ran once it expired" matches "$out" '* 0 *'
+    check_le "run-if-leader hook: ... within its TTL + 1 s" "$took" 4000
+}
+
 test_stalled_renewal_kills_before_deadline() {
     local lock_log=$work/stall-lock.log claim_log=$work/stall-claim.log pl pc pj rl=0 rc=0 rj=0 t0 pttl_l pttl_c exp_l exp_c
     "$ctl" lock --lease e2e-stall --ttl 3s --holder pod-a -- "$child" "$lock_log" pod-a 0 2>"$work/stall-lock.err" &
@@ -533,6 +575,7 @@ test_views() {
 started=$(date +%s)
 run_test test_lock_mutual_exclusion
 run_test test_lock_handover_after_sigkill
+run_test test_same_holder_tenure_is_not_kept_alive
 run_test test_stalled_renewal_kills_before_deadline
 run_test test_sigterm_is_passed_on
 run_test test_claim_runs_once_per_slot

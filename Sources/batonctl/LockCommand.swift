@@ -81,26 +81,32 @@ struct LockCommand: AsyncParsableCommand {
                 Log.info("got signal \(sig) while waiting for \(what): not running the command")
                 throw ExitCode(128 + sig)
             }
-            let sent = clock.now
-            let answer: Answer<Schemas.LeaseState>
+            // Read first. POST /leader by a holder that already leads renews its tenure, so
+            // retrying it (cron, --wait) would keep a dead predecessor's tenure of the same
+            // holder alive forever. Only a Baton that cannot be reached at all stops here; a
+            // 503 (Redis down) goes on to POST /leader, which may grant in degraded mode.
+            var answer: Answer<Schemas.LeaseState>?
             do {
-                answer = try await client.acquire(lease: lease, holder: holder, ttlMs: Int(ttlMs))
-            } catch BatonError.unavailable(let why) {
-                switch policy.decide(after: why, breaker: breaker, url: client.baseURL, what: what, waiting: wait) {
-                case .runLocally:
-                    try await runWithoutBaton(command: command, environment: [
-                        "BATON_LEASE": lease, "BATON_HOLDER": holder, "BATON_FENCING_TOKEN": "", "BATON_MODE": "local",
-                    ], graceMs: timing.graceMs)
-                case .retry:
-                    try? await Task.sleep(for: .milliseconds(min(timing.renewEveryMs, 2000)))
-                    continue
-                case .giveUp:
-                    throw ExitCode(Exit.unavailable)
-                }
-            } catch let error as BatonError {
-                Log.info("\(error)")
-                throw ExitCode(Exit.error)
+                let current = try await client.leader(lease: lease)
+                if current.holder == holder { answer = .ok(current) }
+            } catch BatonError.unavailable(let why) where !why.hasPrefix("HTTP ") {
+                if try await unavailable(why, breaker: breaker, client: client, holder: holder, timing: timing) { continue }
+            } catch {
+                // Baton answered: POST /leader below gives the real answer.
             }
+
+            let sent = clock.now
+            if answer == nil {
+                do {
+                    answer = try await client.acquire(lease: lease, holder: holder, ttlMs: Int(ttlMs))
+                } catch BatonError.unavailable(let why) {
+                    if try await unavailable(why, breaker: breaker, client: client, holder: holder, timing: timing) { continue }
+                } catch let error as BatonError {
+                    Log.info("\(error)")
+                    throw ExitCode(Exit.error)
+                }
+            }
+            guard let answer else { continue }
             breaker.recordSuccess()
 
             let state: Schemas.LeaseState
@@ -128,6 +134,23 @@ struct LockCommand: AsyncParsableCommand {
             }
 
             try await lead(state: state, sent: sent, holder: holder, client: client, timing: timing)
+        }
+    }
+
+    /// Applies --on-unavailable after a failure to reach Baton. Returns true to try again
+    /// (--wait below the threshold); runs the command or throws the exit code otherwise.
+    private func unavailable(_ why: String, breaker: ClientBreaker, client: BatonClient, holder: String,
+                             timing: Timing) async throws -> Bool {
+        switch policy.decide(after: why, breaker: breaker, url: client.baseURL, what: "lease \(lease)", waiting: wait) {
+        case .runLocally:
+            try await runWithoutBaton(command: command, environment: [
+                "BATON_LEASE": lease, "BATON_HOLDER": holder, "BATON_FENCING_TOKEN": "", "BATON_MODE": "local",
+            ], graceMs: timing.graceMs)
+        case .retry:
+            try? await Task.sleep(for: .milliseconds(min(timing.renewEveryMs, 2000)))
+            return true
+        case .giveUp:
+            throw ExitCode(Exit.unavailable)
         }
     }
 

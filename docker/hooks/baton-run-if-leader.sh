@@ -10,7 +10,7 @@
 # the host name), BATON_STATE_DIR (default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl).
 # Durations are whole numbers with a unit: 1500ms, 30s, 5m, 1h.
 #
-# Acquires the lease (POST /leader), runs CMD, renews every ttl/3 (POST /lease/renew with the
+# Acquires the lease (GET /leader, then POST /leader), runs CMD, renews every ttl/3 (POST /lease/renew with the
 # fencing token) and releases the lease when CMD ends. If the lease is lost, or no renewal
 # succeeds before the local deadline (last successful renewal + ttl - grace - min(1s, ttl/10),
 # on the monotonic /proc/uptime clock), CMD gets SIGTERM, then SIGKILL after the grace period.
@@ -143,6 +143,15 @@ baton_post() {
     case $status in [0-9][0-9][0-9]) ;; *) status=000 ;; esac
 }
 
+# baton_get TIMEOUT_MS PATH: like baton_post, for a GET.
+baton_get() {
+    : >"$body"
+    status=$(printf 'header = "Authorization: Bearer %s"\n' "${BATON_TOKEN:-}" |
+        curl -sS -K - -o "$body" -w '%{http_code}' --max-time "$(seconds "$1")" \
+            -H 'User-Agent: baton-hook/1.0' "$BATON_URL$2" 2>"$errors") || true
+    case $status in [0-9][0-9][0-9]) ;; *) status=000 ;; esac
+}
+
 json_str() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$body" | head -n 1; }
 json_num() { sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p" "$body" | head -n 1; }
 json_true() { grep -q "\"$1\":true" "$body"; }
@@ -221,8 +230,20 @@ stop_child() {
 }
 
 # ---- acquire -------------------------------------------------------------------------
-sent=$(now_ms)
-baton_post "$timeout_ms" /leader "{\"lease\":\"$lease\",\"holder\":\"$BATON_HOLDER\",\"ttl_ms\":$ttl_ms}"
+# Read first: POST /leader by a holder that already leads renews its tenure, so retrying it
+# from cron would keep a dead predecessor's tenure (same holder) alive forever.
+baton_get "$timeout_ms" "/leader?lease=$lease"
+if [ "$status" = 200 ] && [ "$(json_str holder)" = "$BATON_HOLDER" ]; then
+    breaker_ok
+    say "holder $BATON_HOLDER already holds lease $lease (token $(json_num fencing_token)): another run with this holder is going on, or one died less than its TTL ago; skipping (exit $skipped_exit)"
+    exit "$skipped_exit"
+fi
+# No answer at all: count it below. A 5xx (Redis down) goes on to POST /leader, which may
+# grant in degraded mode.
+if [ "$status" != 000 ]; then
+    sent=$(now_ms)
+    baton_post "$timeout_ms" /leader "{\"lease\":\"$lease\",\"holder\":\"$BATON_HOLDER\",\"ttl_ms\":$ttl_ms}"
+fi
 case $status in
     200 | 409) breaker_ok ;;
     000 | 5??)
