@@ -33,11 +33,14 @@ final class Application: Sendable {
         let directory = try JellyfinTokenDirectory(db: postgres, schema: config.jellyfinSchema)
         facts = RuntimeFacts(version: BatonVersion.current, startedAtMs: SystemClock().wallMs(), redisEndpoint: endpoint.description,
                              postgresEndpoint: pgSettings.redacted, authDisabled: !config.authRequired, onRedisFailure: config.onRedisFailure)
+        // Tokens never go backwards and a Redis that lost its data gets a recovery window:
+        // the floor remembers what this process granted and reads the durable history once.
+        let floor = DurableFencingFloor(history: history, breaker: pgBreaker)
         let services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                     history: outbox, fencingFloor: HighestSeenFloor(), events: metrics),
+                                     history: outbox, fencingFloor: floor, events: metrics),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                   history: outbox, events: metrics),
+                                   history: outbox, fencingFloor: floor, events: metrics),
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())

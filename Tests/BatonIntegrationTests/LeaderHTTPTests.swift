@@ -70,7 +70,7 @@ import Testing
 
     @Test func breakerOpensAfterExactlyThreeFailuresGrantsThenClosesWhenRedisReturns() throws {
         let s = try Stack(extra: ["BATON_BREAKER_COOLDOWN_MS": "1000"])
-        #expect(try acquire(s.client, "pod-a").status == 200)
+        #expect(try acquire(s.client, "pod-a", ttl: 1_000).status == 200)
         s.redis.kill()
         for n in 1...2 {
             let r = try acquire(s.client, "pod-a")
@@ -90,7 +90,7 @@ import Testing
         #expect(try s.client.get("/readyz", auth: false).status == 200)  // degraded mode stays reachable
 
         try s.redis.start()  // empty: the restarted Redis has no data
-        usleep(1_100_000)    // cooldown, then one probe closes the breaker
+        usleep(1_100_000)    // cooldown (and pod-a's 1 s tenure is over), then one probe closes the breaker
         let back = try acquire(s.client, "pod-b")
         #expect(back.status == 200 && back["mode"] as? String == "normal")
         #expect((back["fencing_token"] as? Int ?? 0) >= 2, "fencing tokens never go backwards after Redis forgot them")
@@ -100,6 +100,45 @@ import Testing
         #expect(metrics.contains(#"baton_degraded_grants_total{kind="lease"} 2"#))
         #expect(metrics.contains(#"baton_breaker_opened_total{backend="redis"} 1"#))
         #expect(metrics.contains(#"baton_lease_acquisitions_total{lease="scheduler"}"#))
+    }
+
+    @Test func redisThatForgotItsDataGetsARecoveryWindow() throws {
+        let s = try Stack()
+        let first = try acquire(s.client, "pod-a", ttl: 2_000)
+        #expect(first.status == 200 && first["fencing_token"] as? Int == 1)
+        let claim = try s.client.post("/tasks/claim", #"{"task":"Scan","holder":"pod-a","lock_at_most_ms":2000}"#)
+        #expect(claim.status == 200)
+        try s.redis.restart()  // no persistence: leases, claims and counters are gone
+        let refused = try acquire(s.client, "pod-b", ttl: 2_000)
+        #expect(refused.status == 409 && refused["reason"] as? String == "recovering" && refused.json["holder"] is NSNull, "\(refused)")
+        let retry = Int(refused.header("retry-after") ?? "") ?? 0
+        #expect(retry >= 1 && retry <= 2)
+        let renew = try s.client.post("/lease/renew", #"{"lease":"scheduler","holder":"pod-a"}"#)
+        #expect(renew.status == 409, "the old holder learns it lost the lease")
+        let task = try s.client.post("/tasks/claim", #"{"task":"Scan","holder":"pod-b"}"#)
+        #expect(task.status == 409 && task["reason"] as? String == "recovering" && task.header("retry-after") != nil)
+        usleep(2_100_000)
+        let after = try acquire(s.client, "pod-b", ttl: 2_000)
+        #expect(after.status == 200 && after["fencing_token"] as? Int == 2, "tokens continue above the floor: \(after)")
+        let taskAfter = try s.client.post("/tasks/claim", #"{"task":"Scan","holder":"pod-b"}"#)
+        #expect(taskAfter.status == 200 && taskAfter["fencing_token"] as? Int == 2)
+        #expect(try s.client.get("/metrics", auth: false).text.contains(#"baton_recovery_refusals_total{kind="lease"} 1"#))
+    }
+
+    @Test func aRestartedBatonTakesTheFloorFromHistory() throws {
+        let db = try PostgresDatabase(jellyfinTables: false)
+        let redis = try RedisProcess()
+        var s: Stack? = try Stack(redis: redis, database: db)
+        for holder in ["pod-a", "pod-b", "pod-c"] {
+            #expect(try acquire(s!.client, holder, ttl: 1_000).status == 200)
+            _ = try s!.client.post("/lease/release", #"{"lease":"scheduler","holder":"\#(holder)"}"#)
+        }
+        #expect(try eventually { try db.sql("SELECT max(fencing_token) FROM baton.lease_tenures") == "3" })
+        s = nil  // batond gone too
+        try redis.restart()
+        let fresh = try Stack(redis: redis, database: db)
+        let r = try acquire(fresh.client, "pod-d", ttl: 1_000)
+        #expect(r.status == 200 && r["fencing_token"] as? Int == 4, "\(r)")
     }
 
     @Test func denyPolicyAnswers503WhileOpen() throws {

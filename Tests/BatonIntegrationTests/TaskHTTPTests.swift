@@ -193,10 +193,10 @@ import Testing
         let pg = try PostgresServer()
         let redis = try RedisProcess()
         let servers = try concurrently(3) { _ in try BatondProcess(redisURL: redis.url, databaseURL: pg.url) }
-        #expect(try pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM baton.schema_migrations") == "1")
+        #expect(try pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM baton.schema_migrations") == "1,2")
         for s in servers { #expect(!s.log.contains("\"level\":\"error\""), "\(s.log)") }
         let restarted = try BatondProcess(redisURL: redis.url, databaseURL: pg.url)
         #expect(restarted.log.contains("schema baton is up to date"))
-        #expect(try pg.sql("SELECT count(*) FROM baton.schema_migrations") == "1")
+        #expect(try pg.sql("SELECT count(*) FROM baton.schema_migrations") == "2")
     }
 }

@@ -21,6 +21,7 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         var claims: [TaskName: Claim] = [:]
         var taskCounters: [TaskName: Int64] = [:]
         var doneSlots: Set<String> = []
+        var recoverUntil: [String: Int64] = [:]
         var failing = false
         var calls = 0
     }
@@ -68,7 +69,7 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                ttlMs: l.tenure.ttlMs, expiresInMs: Int(l.expiresAt - now))
     }
 
-    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingFloor: Int64) throws(BackendError) -> AcquireResult {
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: Guardrails) throws(BackendError) -> AcquireResult {
         try withState { s, now in
             if var cur = s.leases[lease] {
                 guard cur.tenure.holder == holder else { return .heldByOther(view(cur, now)) }
@@ -78,7 +79,17 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                 s.leases[lease] = cur
                 return .renewed(view(cur, now))
             }
-            let token = max((s.leaseCounters[lease] ?? 0) + 1, fencingFloor + 1)
+            let key = "lease:\(lease.value)"
+            if let until = s.recoverUntil[key], now < until { return .recovering(retryAfterMs: Int(until - now)) }
+            var token = (s.leaseCounters[lease] ?? 0) + 1
+            if token <= guardrails.floor {
+                s.leaseCounters[lease] = guardrails.floor
+                if guardrails.recoveryWindowMs > 0 {
+                    s.recoverUntil[key] = now + Int64(guardrails.recoveryWindowMs)
+                    return .recovering(retryAfterMs: guardrails.recoveryWindowMs)
+                }
+                token = guardrails.floor + 1
+            }
             s.leaseCounters[lease] = token
             let previous = s.lastHolders[lease]
             s.lastHolders[lease] = holder
@@ -128,12 +139,22 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                   lockAtLeastMs: c.claim.lockAtLeastMs, expiresInMs: Int(c.expiresAt - now), state: c.claim.state)
     }
 
-    public func claim(_ r: ClaimRequest, runId: String, fencingFloor: Int64) throws(BackendError) -> ClaimResult {
+    public func claim(_ r: ClaimRequest, runId: String, guardrails: Guardrails) throws(BackendError) -> ClaimResult {
         try withState { s, now in
             let current = s.claims[r.task].map { claimView($0, now) }
             if let slot = r.slot, s.doneSlots.contains("\(r.task.value)\u{0}\(slot.value)") { return .refused(.slotDone, current: current) }
             if let current { return .refused(current.state == .completed ? .recentlyCompleted : .held, current: current) }
-            let token = max((s.taskCounters[r.task] ?? 0) + 1, fencingFloor + 1)
+            let key = "task:\(r.task.value)"
+            if let until = s.recoverUntil[key], now < until { return .recovering(retryAfterMs: Int(until - now)) }
+            var token = (s.taskCounters[r.task] ?? 0) + 1
+            if token <= guardrails.floor {
+                s.taskCounters[r.task] = guardrails.floor
+                if guardrails.recoveryWindowMs > 0 {
+                    s.recoverUntil[key] = now + Int64(guardrails.recoveryWindowMs)
+                    return .recovering(retryAfterMs: guardrails.recoveryWindowMs)
+                }
+                token = guardrails.floor + 1
+            }
             s.taskCounters[r.task] = token
             let c = Claim(claim: TaskClaim(task: r.task, runId: runId, holder: r.holder, slot: r.slot, fencingToken: FencingToken(token),
                                            claimedAtMs: now, lockAtMostMs: r.lockAtMostMs, lockAtLeastMs: r.lockAtLeastMs,

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonTestSupport
+import Synchronization
 import Testing
 
 @Suite struct LeaderElectionTests {
@@ -119,15 +120,64 @@ import Testing
     }
 
     @Test func fencingFloorKeepsTokensGrowingAfterAmnesia() {
-        let floor = HighestSeenFloor()
+        let floor = DurableFencingFloor(clock: clock)
         let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
                                history: history, fencingFloor: floor, clock: clock)
         for _ in 0..<3 {
             _ = e.acquire(lease, holder: a, ttlMs: 1_000)
             _ = e.release(lease, holder: a, fencingToken: nil)
         }
+        clock.advance(ms: 1_000)  // every earlier tenure has run out: no recovery window left
         store.amnesia()
         guard case .ok(let v) = e.acquire(lease, holder: b, ttlMs: 1_000) else { Issue.record("acquire failed"); return }
         #expect(v.fencingToken == FencingToken(4))
+    }
+
+    @Test func amnesiaWhileATenureMayBeLiveOpensARecoveryWindow() {
+        let floor = DurableFencingFloor(clock: clock)
+        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                               history: history, fencingFloor: floor, clock: clock)
+        _ = e.acquire(lease, holder: a, ttlMs: 10_000)
+        clock.advance(ms: 4_000)
+        _ = e.renew(lease, holder: a, ttlMs: 10_000, fencingToken: nil)  // a believes it leads until +10 s
+        store.amnesia()
+        guard case .recovering(let v, let retry) = e.acquire(lease, holder: b, ttlMs: 10_000) else {
+            Issue.record("b acquired while a may still believe it leads"); return
+        }
+        #expect(v.reason == .recovering && v.holder == nil && retry == 10_000)
+        guard case .conflict = e.renew(lease, holder: a, ttlMs: 10_000, fencingToken: nil) else {
+            Issue.record("a renewed a tenure Redis forgot"); return
+        }
+        clock.advance(ms: 9_999)
+        guard case .recovering = e.acquire(lease, holder: b, ttlMs: 10_000) else { Issue.record("window ended early"); return }
+        clock.advance(ms: 1)
+        guard case .ok(let granted) = e.acquire(lease, holder: b, ttlMs: 10_000) else { Issue.record("window did not end"); return }
+        #expect(granted.fencingToken == FencingToken(2))
+    }
+
+    @Test func theFloorComesFromDurableHistoryOnce() {
+        let reader = FixedHistory(rails: Guardrails(floor: 40, recoveryWindowMs: 0))
+        let floor = DurableFencingFloor(history: reader, clock: clock)
+        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                               history: history, fencingFloor: floor, clock: clock)
+        guard case .ok(let v) = e.acquire(lease, holder: a, ttlMs: 1_000) else { Issue.record("acquire failed"); return }
+        #expect(v.fencingToken == FencingToken(41))
+        _ = e.release(lease, holder: a, fencingToken: nil)
+        _ = e.acquire(lease, holder: a, ttlMs: 1_000)
+        #expect(reader.reads == 1)
+    }
+}
+
+final class FixedHistory: HistoryReader {
+    let rails: Guardrails
+    private let count = Mutex(0)
+    init(rails: Guardrails) { self.rails = rails }
+    var reads: Int { count.withLock { $0 } }
+    func runs(of task: TaskName, limit: Int) throws(BackendError) -> [RunRecord] { [] }
+    func lastRuns() throws(BackendError) -> [TaskName: RunRecord] { [:] }
+    func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry] { [] }
+    func guardrails(for resource: Resource) throws(BackendError) -> Guardrails {
+        count.withLock { $0 += 1 }
+        return rails
     }
 }

@@ -19,6 +19,7 @@ public final class Metrics: CoordinationEvents {
         var transitions: [String: Int] = [:]
         var degraded: [String: Int] = [:]
         var sessions: [String: Int] = [:]
+        var recoveries: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -47,6 +48,17 @@ public final class Metrics: CoordinationEvents {
         state.withLock { $0.degraded[kind, default: 0] += 1 }
     }
 
+    public func recoveryRefusal(_ resource: Resource) {
+        let kind: String
+        switch resource {
+        case .lease: kind = "lease"
+        case .task: kind = "task"
+        }
+        state.withLock { $0.recoveries[kind, default: 0] += 1 }
+        Log.current.warn("redis lost this resource's data; refusing new grants until earlier ones have run out",
+                         ["resource": .string(resource.description)])
+    }
+
     /// The exposition text; `breakers` and `outbox` are read at call time.
     func render(breakers: [CircuitBreaker.Snapshot], outbox: HistoryOutbox.Stats, outboxCapacity: Int, version: String) -> String {
         let s = state.withLock { $0 }
@@ -70,6 +82,8 @@ public final class Metrics: CoordinationEvents {
         for (k, v) in s.transitions.sorted(by: { $0.key < $1.key }) { out += "baton_lease_transitions_total{lease=\"\(k)\"} \(v)\n" }
         family(&out, "baton_degraded_grants_total", "counter", "Answers granted by the breaker fallback while Redis was unreachable.")
         for kind in ["lease", "task"] { out += "baton_degraded_grants_total{kind=\"\(kind)\"} \(s.degraded[kind] ?? 0)\n" }
+        family(&out, "baton_recovery_refusals_total", "counter", "New tenures and claims refused because Redis lost their data (recovery window).")
+        for kind in ["lease", "task"] { out += "baton_recovery_refusals_total{kind=\"\(kind)\"} \(s.recoveries[kind] ?? 0)\n" }
         family(&out, "baton_session_validations_total", "counter", "Session validations by result.")
         for (k, v) in s.sessions.sorted(by: { $0.key < $1.key }) { out += "baton_session_validations_total{result=\"\(k)\"} \(v)\n" }
 

@@ -15,6 +15,8 @@ func answer<V>(_ decision: Decision<V>, _ render: (V) -> JSONValue) -> HTTPRespo
     switch decision {
     case .ok(let v): return .json(200, render(v))
     case .conflict(let v): return .json(409, render(v))
+    case .recovering(let v, let retryAfterMs):
+        return .json(409, render(v), headers: [("Retry-After", String(max(1, (retryAfterMs + 999) / 1000)))])
     case .unavailable(let error, let retryAfterMs): return redisUnavailable(error, retryAfterMs).response
     }
 }

@@ -48,7 +48,7 @@ struct TaskRoutes {
     private func list() -> HTTPResponse {
         let claims: [(TaskName, TaskClaim?)]
         switch services.tasks.all() {
-        case .ok(let list), .conflict(let list): claims = list
+        case .ok(let list), .conflict(let list), .recovering(let list, _): claims = list
         case .unavailable(let error, let retry): return redisUnavailable(error, retry).response
         }
         let lastRuns: [TaskName: RunRecord]?

@@ -17,6 +17,7 @@ extension LeaseView {
             ("expires_in_ms", .int(expiresInMs)),
             ("acquired_at", .string(acquiredAtMs.map(Timestamp.rfc3339))),
             ("mode", .string(mode.rawValue)),
+            ("reason", .string(reason?.rawValue)),
         ]
     }
 }

@@ -4,6 +4,9 @@ public enum Decision<Value: Sendable>: Sendable {
     case ok(Value)
     /// 409: a normal "no", carrying the state so a script can see who holds what.
     case conflict(Value)
+    /// 409 with Retry-After: Redis lost this lease's or task's data and Baton refuses new
+    /// tenures until every tenure it may have granted before has run out.
+    case recovering(Value, retryAfterMs: Int)
     /// 503: the backend failed and policy does not allow a fallback answer.
     case unavailable(BackendError?, retryAfterMs: Int)
 }
@@ -12,6 +15,8 @@ public enum Decision<Value: Sendable>: Sendable {
 public protocol CoordinationEvents: Sendable {
     func leaseAcquired(_ lease: LeaseName, transition: Bool)
     func degradedGrant(_ kind: String)
+    /// A new tenure or claim was refused because Redis lost the resource's data.
+    func recoveryRefusal(_ resource: Resource)
 }
 
 /// Discards events.
@@ -19,4 +24,5 @@ public struct NoEvents: CoordinationEvents {
     public init() {}
     public func leaseAcquired(_ lease: LeaseName, transition: Bool) {}
     public func degradedGrant(_ kind: String) {}
+    public func recoveryRefusal(_ resource: Resource) {}
 }

@@ -1,25 +1,122 @@
 import Synchronization
 
-/// The lowest fencing token a new tenure may get, so tokens never go backwards even
-/// when the store forgets its counters (a Redis restart without persistence).
-public protocol FencingFloor: Sendable {
-    func floor(for lease: LeaseName) -> Int64
-    func observe(_ token: FencingToken, for lease: LeaseName)
+/// A lease or a task: the two things that carry fencing tokens.
+public enum Resource: Hashable, Sendable, CustomStringConvertible {
+    case lease(LeaseName)
+    case task(TaskName)
+
+    public var description: String {
+        switch self {
+        case .lease(let l): return "lease \(l.value)"
+        case .task(let t): return "task \(t.value)"
+        }
+    }
 }
 
-/// No floor: the store's counter alone decides.
+/// What the store needs to stay safe when Redis forgets (a restart without persistence,
+/// a failover to a replica that missed the last writes).
+public struct Guardrails: Sendable, Equatable {
+    /// A new token must be above this: the highest token known to have been handed out.
+    public var floor: Int64
+    /// How long a tenure or claim granted before may still be believed valid by its
+    /// holder. When Redis turns out to have lost a resource's counter, new tenures wait
+    /// this long, so a holder that still believes it leads has run out before anyone else
+    /// starts (the "delayed restart" rule of the Redlock analysis, applied by the service).
+    public var recoveryWindowMs: Int
+
+    public init(floor: Int64 = 0, recoveryWindowMs: Int = 0) {
+        self.floor = floor
+        self.recoveryWindowMs = recoveryWindowMs
+    }
+
+    public static let none = Guardrails()
+}
+
+/// Supplies ``Guardrails`` and learns from every token handed out.
+public protocol FencingFloor: Sendable {
+    func guardrails(for resource: Resource) -> Guardrails
+    func observe(_ token: FencingToken, ttlMs: Int, for resource: Resource)
+}
+
+/// No floor and no recovery window: the store's counter alone decides.
 public struct NoFencingFloor: FencingFloor {
     public init() {}
-    public func floor(for lease: LeaseName) -> Int64 { 0 }
-    public func observe(_ token: FencingToken, for lease: LeaseName) {}
+    public func guardrails(for resource: Resource) -> Guardrails { .none }
+    public func observe(_ token: FencingToken, ttlMs: Int, for resource: Resource) {}
 }
 
-/// The highest token this process has handed out per lease.
-public final class HighestSeenFloor: FencingFloor {
-    private let seen = Mutex<[LeaseName: Int64]>([:])
-    public init() {}
-    public func floor(for lease: LeaseName) -> Int64 { seen.withLock { $0[lease] ?? 0 } }
-    public func observe(_ token: FencingToken, for lease: LeaseName) {
-        seen.withLock { $0[lease] = max($0[lease] ?? 0, token.value) }
+/// Guardrails from what this process has handed out, raised once per resource by the
+/// durable history in PostgreSQL (so a restarted Baton remembers too).
+///
+/// For each resource it keeps the highest token and the latest moment a grant it knows
+/// of may still be believed valid (`grant time + ttl`, pushed on by renewals and
+/// extensions it served). The history is read at most once per resource while
+/// PostgreSQL answers, and retried no more often than every `retryMs` while it does not;
+/// the hot path is one dictionary lookup under a lock.
+public final class DurableFencingFloor: FencingFloor {
+    private struct Entry {
+        var floor: Int64 = 0
+        var liveUntilMs: Int64 = 0  // wall clock
+        var loadedFromHistory = false
+        var lastAttemptMs: Int64?  // monotonic; nil before the first read of the history
+    }
+
+    private let history: (any HistoryReader)?
+    private let breaker: CircuitBreaker?
+    private let clock: any Clock
+    private let retryMs: Int64
+    private let entries = Mutex<[Resource: Entry]>([:])
+
+    /// - Parameters:
+    ///   - history: nil for an in-memory floor only.
+    ///   - breaker: the PostgreSQL breaker, so a down database is not asked on every call.
+    public init(history: (any HistoryReader)? = nil, breaker: CircuitBreaker? = nil, clock: any Clock = SystemClock(),
+                retryMs: Int64 = 5_000) {
+        self.history = history
+        self.breaker = breaker
+        self.clock = clock
+        self.retryMs = retryMs
+    }
+
+    public func guardrails(for resource: Resource) -> Guardrails {
+        let now = clock.wallMs()
+        let mono = clock.monotonicMs()
+        let (entry, shouldLoad) = entries.withLock { e -> (Entry, Bool) in
+            var entry = e[resource] ?? Entry()
+            let load = history != nil && !entry.loadedFromHistory && entry.lastAttemptMs.map { mono - $0 >= retryMs } ?? true
+            if load { entry.lastAttemptMs = mono }
+            e[resource] = entry
+            return (entry, load)
+        }
+        guard shouldLoad, let history, let durable = load(history, resource) else { return rails(entry, now) }
+        return entries.withLock { e in
+            var entry = e[resource] ?? Entry()
+            entry.floor = max(entry.floor, durable.floor)
+            entry.liveUntilMs = max(entry.liveUntilMs, now + Int64(durable.recoveryWindowMs))
+            entry.loadedFromHistory = true
+            e[resource] = entry
+            return rails(entry, now)
+        }
+    }
+
+    public func observe(_ token: FencingToken, ttlMs: Int, for resource: Resource) {
+        let now = clock.wallMs()
+        entries.withLock { e in
+            var entry = e[resource] ?? Entry()
+            entry.floor = max(entry.floor, token.value)
+            entry.liveUntilMs = max(entry.liveUntilMs, now + Int64(ttlMs))
+            e[resource] = entry
+        }
+    }
+
+    private func rails(_ entry: Entry, _ now: Int64) -> Guardrails {
+        Guardrails(floor: entry.floor, recoveryWindowMs: Int(max(0, entry.liveUntilMs - now)))
+    }
+
+    private func load(_ history: any HistoryReader, _ resource: Resource) -> Guardrails? {
+        let read = { () throws(BackendError) -> Guardrails in try history.guardrails(for: resource) }
+        guard let breaker else { return try? read() }
+        if case .success(let r) = breaker.run(read) { return r }
+        return nil
     }
 }

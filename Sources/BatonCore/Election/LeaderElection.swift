@@ -27,17 +27,21 @@ public struct LeaderElection: Sendable {
 
     /// `POST /leader`: acquire, or renew when the caller already holds the lease.
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
-        let floor = fencingFloor.floor(for: lease)
-        switch breaker.run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, fencingFloor: floor) }) {
+        let rails = fencingFloor.guardrails(for: .lease(lease))
+        switch breaker.run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) }) {
         case .success(.acquired(let tenure, let previous)):
-            fencingFloor.observe(tenure.fencingToken, for: lease)
+            fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
             events.leaseAcquired(lease, transition: previous != holder)
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder, acquired: true))
         case .success(.renewed(let tenure)):
+            fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
         case .success(.heldByOther(let tenure)):
             return .conflict(LeaseView(lease: lease, tenure: tenure, caller: holder))
+        case .success(.recovering(let retryAfterMs)):
+            events.recoveryRefusal(.lease(lease))
+            return .recovering(LeaseView(lease: lease, tenure: nil, caller: holder, reason: .recovering), retryAfterMs: retryAfterMs)
         case .failure(let error, let opened):
             return fallback(error, opened: opened, policy: policy) { degraded(lease, holder, ttlMs) }
         case .rejected:
@@ -50,6 +54,7 @@ public struct LeaderElection: Sendable {
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
         switch breaker.run({ () throws(BackendError) in try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken) }) {
         case .success(.renewed(let tenure)):
+            fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
         case .success(.notHeld(let current)):
             return .conflict(LeaseView(lease: lease, tenure: current, caller: holder))

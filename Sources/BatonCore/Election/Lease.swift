@@ -27,6 +27,12 @@ public enum Mode: String, Sendable {
     case degraded
 }
 
+/// Why a lease could not be taken, beyond "someone holds it".
+public enum LeaseRefusal: String, Sendable {
+    /// Redis lost the lease's data; new tenures resume once any earlier one has run out.
+    case recovering
+}
+
 /// A lease as the API shows it to one caller.
 public struct LeaseView: Sendable, Equatable {
     public let lease: LeaseName
@@ -40,8 +46,10 @@ public struct LeaseView: Sendable, Equatable {
     public let expiresInMs: Int?
     public let acquiredAtMs: Int64?
     public let mode: Mode
+    /// Set only on refusals that are not explained by the holder (recovery).
+    public let reason: LeaseRefusal?
 
-    public init(lease: LeaseName, tenure: Tenure?, caller: Holder?, acquired: Bool = false) {
+    public init(lease: LeaseName, tenure: Tenure?, caller: Holder?, acquired: Bool = false, reason: LeaseRefusal? = nil) {
         self.lease = lease
         self.holder = tenure?.holder
         self.leader = tenure != nil && tenure?.holder == caller
@@ -51,6 +59,7 @@ public struct LeaseView: Sendable, Equatable {
         self.expiresInMs = tenure?.expiresInMs
         self.acquiredAtMs = tenure?.acquiredAtMs
         self.mode = .normal
+        self.reason = reason
     }
 
     /// The fallback answer while Redis is unreachable: the caller leads, without a token.
@@ -60,7 +69,7 @@ public struct LeaseView: Sendable, Equatable {
     }
 
     init(lease: LeaseName, holder: Holder?, leader: Bool, acquired: Bool, fencingToken: FencingToken?,
-         ttlMs: Int?, expiresInMs: Int?, acquiredAtMs: Int64?, mode: Mode) {
+         ttlMs: Int?, expiresInMs: Int?, acquiredAtMs: Int64?, mode: Mode, reason: LeaseRefusal? = nil) {
         self.lease = lease
         self.holder = holder
         self.leader = leader
@@ -70,5 +79,6 @@ public struct LeaseView: Sendable, Equatable {
         self.expiresInMs = expiresInMs
         self.acquiredAtMs = acquiredAtMs
         self.mode = mode
+        self.reason = reason
     }
 }

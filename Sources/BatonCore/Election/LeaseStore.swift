@@ -2,8 +2,10 @@
 /// no lease state in memory, so any number of Baton replicas can share one store.
 public protocol LeaseStore: Sendable {
     /// Starts a tenure if the lease is vacant, renews it if `holder` already holds it,
-    /// or reports the current tenure. A new tenure's fencing token is above `fencingFloor`.
-    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingFloor: Int64) throws(BackendError) -> AcquireResult
+    /// or reports the current tenure. A new tenure's fencing token is above
+    /// `guardrails.floor`; if the store's counter is not (it lost data), no tenure starts
+    /// for `guardrails.recoveryWindowMs`.
+    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: Guardrails) throws(BackendError) -> AcquireResult
     /// Extends the caller's tenure; never starts a new one. With `fencingToken`, only that tenure.
     func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?) throws(BackendError) -> RenewResult
     /// Ends the caller's tenure at once.
@@ -21,6 +23,8 @@ public enum AcquireResult: Sendable, Equatable {
     case renewed(Tenure)
     /// Someone else holds it.
     case heldByOther(Tenure)
+    /// The store lost this lease's data; no new tenure for `retryAfterMs`.
+    case recovering(retryAfterMs: Int)
 }
 
 public enum RenewResult: Sendable, Equatable {

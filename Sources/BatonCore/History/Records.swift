@@ -45,6 +45,8 @@ public struct RunRecord: Sendable, Equatable {
     public let fencingToken: FencingToken?
     /// Nil only for a completion whose claim the store no longer knows (a late one).
     public let claimedAtMs: Int64?
+    /// The claim's lock_at_most, so a restarted Baton knows how long claims may last.
+    public let lockAtMostMs: Int?
     public var finishedAtMs: Int64?
     public var status: RunStatus
     public var detail: String?
@@ -53,7 +55,7 @@ public struct RunRecord: Sendable, Equatable {
     public var late: Bool
 
     public init(runId: String, task: TaskName, slot: Slot?, holder: Holder, fencingToken: FencingToken?,
-                claimedAtMs: Int64?, finishedAtMs: Int64? = nil, status: RunStatus = .running,
+                claimedAtMs: Int64?, lockAtMostMs: Int? = nil, finishedAtMs: Int64? = nil, status: RunStatus = .running,
                 detail: String? = nil, mode: Mode, late: Bool = false) {
         self.runId = runId
         self.task = task
@@ -61,6 +63,7 @@ public struct RunRecord: Sendable, Equatable {
         self.holder = holder
         self.fencingToken = fencingToken
         self.claimedAtMs = claimedAtMs
+        self.lockAtMostMs = lockAtMostMs
         self.finishedAtMs = finishedAtMs
         self.status = status
         self.detail = detail
@@ -97,8 +100,8 @@ public protocol HistoryReader: Sendable {
     func runs(of task: TaskName, limit: Int) throws(BackendError) -> [RunRecord]
     func lastRuns() throws(BackendError) -> [TaskName: RunRecord]
     func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry]
-    /// The highest fencing token ever recorded for a lease (0 when none).
-    func highestFencingToken(of lease: LeaseName) throws(BackendError) -> Int64
+    /// The highest fencing token and the longest TTL (lock_at_most for tasks) ever recorded.
+    func guardrails(for resource: Resource) throws(BackendError) -> Guardrails
 }
 
 /// A tenure read back from history.

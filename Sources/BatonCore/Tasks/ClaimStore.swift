@@ -1,8 +1,9 @@
 /// The arbiter of task claims. Each method is one atomic step in the store.
 public protocol ClaimStore: Sendable {
     /// Claims `request.task` for a new run `runId` unless it is held, recently completed,
-    /// or its slot is done. The new claim's fencing token is above `fencingFloor`.
-    func claim(_ request: ClaimRequest, runId: String, fencingFloor: Int64) throws(BackendError) -> ClaimResult
+    /// or its slot is done. The new claim's fencing token is above `guardrails.floor`; if
+    /// the store's counter is not (it lost data), no claim for `guardrails.recoveryWindowMs`.
+    func claim(_ request: ClaimRequest, runId: String, guardrails: Guardrails) throws(BackendError) -> ClaimResult
     /// Pushes the running claim's expiry to `lockAtMostMs` from now.
     func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int) throws(BackendError) -> ExtendResult
     /// Marks the run finished: keeps the claim until `lock_at_least` has passed and, unless
@@ -17,6 +18,8 @@ public protocol ClaimStore: Sendable {
 public enum ClaimResult: Sendable, Equatable {
     case claimed(TaskClaim)
     case refused(ClaimRefusal, current: TaskClaim?)
+    /// The store lost this task's data; no new claim for `retryAfterMs`.
+    case recovering(retryAfterMs: Int)
 }
 
 public enum ExtendResult: Sendable, Equatable {

@@ -57,4 +57,6 @@ public enum ClaimRefusal: String, Sendable {
     case slotDone = "slot_done"
     /// A run finished less than `lock_at_least` ago.
     case recentlyCompleted = "recently_completed"
+    /// Redis lost the task's data; claims resume once any earlier claim has run out.
+    case recovering
 }

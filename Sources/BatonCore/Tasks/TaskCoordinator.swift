@@ -11,12 +11,12 @@ public struct TaskCoordinator: Sendable {
     public let breaker: CircuitBreaker
     public let defaultPolicy: FailurePolicy
     public let history: any HistoryRecorder
-    public let fencingFloor: any TaskFencingFloor
+    public let fencingFloor: any FencingFloor
     public let events: any CoordinationEvents
     public let clock: any Clock
 
     public init(store: any ClaimStore, breaker: CircuitBreaker, defaultPolicy: FailurePolicy,
-                history: any HistoryRecorder, fencingFloor: any TaskFencingFloor = NoTaskFencingFloor(),
+                history: any HistoryRecorder, fencingFloor: any FencingFloor = NoFencingFloor(),
                 events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock()) {
         self.store = store
         self.breaker = breaker
@@ -30,15 +30,19 @@ public struct TaskCoordinator: Sendable {
     /// `POST /tasks/claim`.
     public func claim(_ request: ClaimRequest, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
         let runId = UUID().uuidString.lowercased()
-        let floor = fencingFloor.floor(for: request.task)
-        switch breaker.run({ () throws(BackendError) in try store.claim(request, runId: runId, fencingFloor: floor) }) {
+        let rails = fencingFloor.guardrails(for: .task(request.task))
+        switch breaker.run({ () throws(BackendError) in try store.claim(request, runId: runId, guardrails: rails) }) {
         case .success(.claimed(let claim)):
-            fencingFloor.observe(claim.fencingToken, for: request.task)
+            fencingFloor.observe(claim.fencingToken, ttlMs: request.lockAtMostMs, for: .task(request.task))
             history.record(.run(RunRecord(runId: claim.runId, task: claim.task, slot: claim.slot, holder: claim.holder,
-                                          fencingToken: claim.fencingToken, claimedAtMs: claim.claimedAtMs, mode: .normal)))
+                                          fencingToken: claim.fencingToken, claimedAtMs: claim.claimedAtMs,
+                                          lockAtMostMs: request.lockAtMostMs, mode: .normal)))
             return .ok(ClaimView(task: request.task, claimed: true, claim: claim))
         case .success(.refused(let reason, let current)):
             return .conflict(ClaimView(task: request.task, claimed: false, reason: reason, claim: current))
+        case .success(.recovering(let retryAfterMs)):
+            events.recoveryRefusal(.task(request.task))
+            return .recovering(ClaimView(task: request.task, claimed: false, reason: .recovering, claim: nil), retryAfterMs: retryAfterMs)
         case .failure(let error, let opened):
             return fallback(error, opened: opened, policy: policy) { degradedClaim(request, runId: runId) }
         case .rejected:
@@ -51,6 +55,7 @@ public struct TaskCoordinator: Sendable {
         let degraded = { ClaimView(degradedExtend: task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }
         switch breaker.run({ () throws(BackendError) in try store.extend(task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }) {
         case .success(.extended(let claim)):
+            fencingFloor.observe(claim.fencingToken, ttlMs: lockAtMostMs, for: .task(task))
             return .ok(ClaimView(task: task, claimed: true, claim: claim))
         case .success(.lost(let current)):
             return .conflict(ClaimView(task: task, claimed: false, reason: current == nil ? nil : .held, claim: current))
@@ -117,7 +122,7 @@ public struct TaskCoordinator: Sendable {
     private func degradedClaim(_ request: ClaimRequest, runId: String) -> ClaimView {
         let now = clock.wallMs()
         history.record(.run(RunRecord(runId: runId, task: request.task, slot: request.slot, holder: request.holder,
-                                      fencingToken: nil, claimedAtMs: now, mode: .degraded)))
+                                      fencingToken: nil, claimedAtMs: now, lockAtMostMs: request.lockAtMostMs, mode: .degraded)))
         return ClaimView(degraded: request, runId: runId, nowMs: now)
     }
 
@@ -130,16 +135,4 @@ public struct TaskCoordinator: Sendable {
             CompletionView(task: task, runId: runId, status: status, recorded: true, late: false, current: nil, mode: .degraded)
         }
     }
-}
-
-/// The lowest fencing token a new claim of a task may get (see ``FencingFloor``).
-public protocol TaskFencingFloor: Sendable {
-    func floor(for task: TaskName) -> Int64
-    func observe(_ token: FencingToken, for task: TaskName)
-}
-
-public struct NoTaskFencingFloor: TaskFencingFloor {
-    public init() {}
-    public func floor(for task: TaskName) -> Int64 { 0 }
-    public func observe(_ token: FencingToken, for task: TaskName) {}
 }

@@ -46,6 +46,18 @@ public final class PostgresConnection {
     /// - Throws: ``BackendError`` when the database is unreachable or too slow;
     ///   ``PostgresStatementError`` when it rejects the statement.
     public func query(_ sql: String, _ params: [String?] = []) throws -> PostgresRows {
+        // A kept connection may have been closed by a server restart since its last use:
+        // one retry on a fresh connection for I/O errors (statements here are reads or
+        // idempotent upserts). Timeouts are not retried.
+        let reused = conn != nil
+        do {
+            return try attemptQuery(sql, params)
+        } catch let error as BackendError where reused && (error.kind == .io || error.kind == .server) && conn == nil {
+            return try attemptQuery(sql, params)
+        }
+    }
+
+    private func attemptQuery(_ sql: String, _ params: [String?]) throws -> PostgresRows {
         let c = try connected()
         let name: String
         if let n = prepared[sql] {

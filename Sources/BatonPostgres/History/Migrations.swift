@@ -33,6 +33,11 @@ public enum Migrations {
         CREATE INDEX IF NOT EXISTS task_runs_by_task ON baton.task_runs (task, (COALESCE(claimed_at, finished_at)) DESC);
         CREATE INDEX IF NOT EXISTS task_runs_by_slot ON baton.task_runs (task, slot) WHERE slot IS NOT NULL;
         """),
+        // How long each claim may last, so a restarted Baton knows which claims may still
+        // be believed live after Redis lost its data.
+        (2, """
+        ALTER TABLE baton.task_runs ADD COLUMN IF NOT EXISTS lock_at_most_ms integer;
+        """),
     ]
 
     /// Creates the schema and applies missing steps; returns the versions it applied.

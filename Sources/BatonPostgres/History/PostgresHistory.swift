@@ -48,7 +48,7 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
             _ = try c.query(SQL.upsertRun, [
                 r.runId, r.task.value, r.slot?.value, r.holder.value, r.fencingToken.map { String($0.value) },
                 r.claimedAtMs.map(String.init), r.finishedAtMs.map(String.init), r.status.rawValue, r.detail,
-                r.mode.rawValue, r.late ? "true" : "false",
+                r.mode.rawValue, r.late ? "true" : "false", r.lockAtMostMs.map(String.init),
             ])
         }
     }
@@ -82,9 +82,15 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
         }
     }
 
-    public func highestFencingToken(of lease: LeaseName) throws(BackendError) -> Int64 {
+    public func guardrails(for resource: Resource) throws(BackendError) -> Guardrails {
         try ensureMigrated()
-        return try wrap { try db.connection.query(SQL.highestToken, [lease.value]).rows.first?[0].flatMap(Int64.init) ?? 0 }
+        let (sql, name): (String, String)
+        switch resource {
+        case .lease(let l): (sql, name) = (SQL.leaseGuardrails, l.value)
+        case .task(let t): (sql, name) = (SQL.taskGuardrails, t.value)
+        }
+        let row = try wrap { try db.connection.query(sql, [name]).rows.first }
+        return Guardrails(floor: row?[0].flatMap(Int64.init) ?? 0, recoveryWindowMs: row?[1].flatMap(Int.init) ?? 0)
     }
 
     private static func run(_ row: [String?]) -> RunRecord? {
@@ -134,10 +140,12 @@ enum SQL {
 
     /// Claim and finish merge by run id in either order; a finish is never undone.
     static let upsertRun = """
-    INSERT INTO baton.task_runs (run_id, task, slot, holder, fencing_token, claimed_at, finished_at, status, detail, mode, late)
+    INSERT INTO baton.task_runs (run_id, task, slot, holder, fencing_token, claimed_at, finished_at, status, detail, mode, late,
+                                 lock_at_most_ms)
     VALUES ($1::uuid, $2, $3, $4, $5::bigint, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0),
-            $8, $9, $10, $11::boolean)
+            $8, $9, $10, $11::boolean, $12::integer)
     ON CONFLICT (run_id) DO UPDATE SET
+        lock_at_most_ms = COALESCE(baton.task_runs.lock_at_most_ms, EXCLUDED.lock_at_most_ms),
         slot          = COALESCE(baton.task_runs.slot, EXCLUDED.slot),
         fencing_token = COALESCE(baton.task_runs.fencing_token, EXCLUDED.fencing_token),
         claimed_at    = COALESCE(baton.task_runs.claimed_at, EXCLUDED.claimed_at),
@@ -169,5 +177,19 @@ enum SQL {
     FROM baton.lease_tenures WHERE lease = $1 ORDER BY fencing_token DESC LIMIT $2::integer
     """
 
-    static let highestToken = "SELECT COALESCE(MAX(fencing_token), 0)::text FROM baton.lease_tenures WHERE lease = $1"
+    /// Highest token; and how long an open tenure may still be believed held (as if
+    /// renewed just now, since renewals are not recorded).
+    static let leaseGuardrails = """
+    SELECT COALESCE(MAX(fencing_token), 0)::text, COALESCE(MAX(ttl_ms) FILTER (WHERE ended_at IS NULL), 0)::text
+    FROM baton.lease_tenures WHERE lease = $1
+    """
+
+    /// Highest token; and how long an unfinished claim may still be live.
+    static let taskGuardrails = """
+    SELECT COALESCE(MAX(fencing_token), 0)::text,
+           GREATEST(0, COALESCE(MAX((extract(epoch FROM claimed_at) * 1000)::bigint + lock_at_most_ms
+                                    - (extract(epoch FROM now()) * 1000)::bigint)
+                                FILTER (WHERE finished_at IS NULL), 0))::text
+    FROM baton.task_runs WHERE task = $1
+    """
 }

@@ -33,7 +33,21 @@ public final class RedisConnection {
     }
 
     /// Runs one command given as raw byte strings.
+    ///
+    /// A connection kept from an earlier command may have been closed by the server in
+    /// the meantime (a Redis restart, an idle timeout): an I/O error on such a connection
+    /// is retried once on a fresh one, so a restart does not cost every worker a 503.
+    /// Timeouts are not retried: the server may be hung.
     public func command(_ args: [[UInt8]]) throws(BackendError) -> RedisReply {
+        let reused = context != nil
+        do {
+            return try attempt(args)
+        } catch where reused && error.kind == .io {
+            return try attempt(args)
+        }
+    }
+
+    private func attempt(_ args: [[UInt8]]) throws(BackendError) -> RedisReply {
         let c = try connected()
         let reply = try send(c, args)
         if case .error(let message) = reply, Self.meansUnavailable(message) {

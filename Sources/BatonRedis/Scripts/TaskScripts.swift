@@ -21,8 +21,9 @@ enum TaskScripts {
 
     """
 
-    /// codes: 1 claimed, 2 held, 3 recently completed, 4 slot done.
-    /// ARGV: holder, run_id, at_most, at_least, fencing floor, slot ('' for none)
+    /// codes: 1 claimed, 2 held, 3 recently completed, 4 slot done, 5 recovering (`{5, retry_ms}`).
+    /// ARGV: holder, run_id, at_most, at_least, fencing floor, slot ('' for none), recovery window.
+    /// A token at or below the floor means Redis lost this task's data (see LeaseScripts.acquire).
     static let claim = LuaScript(name: "task_claim", source: current + """
     local c = current()
     if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4, c) end
@@ -32,11 +33,18 @@ enum TaskScripts {
     end
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local until_ms = tonumber(redis.call('HGET', KEYS[2], 'recover_until') or '0')
+    if now < until_ms then return {5, until_ms - now} end
     local tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
     local floor = tonumber(ARGV[5])
     if tok <= floor then
-      tok = floor + 1
-      redis.call('HSET', KEYS[2], 'token', tok)
+      redis.call('HSET', KEYS[2], 'token', floor)
+      local window = tonumber(ARGV[7])
+      if window > 0 then
+        redis.call('HSET', KEYS[2], 'recover_until', now + window)
+        return {5, window}
+      end
+      tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
     end
     redis.call('HSET', KEYS[1], 'run_id', ARGV[2], 'holder', ARGV[1], 'slot', ARGV[6], 'token', tok,
                'claimed_at', now, 'at_most', ARGV[3], 'at_least', ARGV[4], 'state', 'running')

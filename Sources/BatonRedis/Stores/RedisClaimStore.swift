@@ -11,12 +11,13 @@ public struct RedisClaimStore: ClaimStore {
         self.slotMemoryMs = slotMemoryMs
     }
 
-    public func claim(_ request: ClaimRequest, runId: String, fencingFloor: Int64) throws(BackendError) -> ClaimResult {
+    public func claim(_ request: ClaimRequest, runId: String, guardrails: Guardrails) throws(BackendError) -> ClaimResult {
         var keys = [RedisKeys.claim(request.task), RedisKeys.taskMeta(request.task)]
         if let slot = request.slot { keys.append(RedisKeys.slot(request.task, slot)) }
         let args = [request.holder.value, runId, String(request.lockAtMostMs), String(request.lockAtLeastMs),
-                    String(fencingFloor), request.slot?.value ?? ""]
+                    String(guardrails.floor), request.slot?.value ?? "", String(guardrails.recoveryWindowMs)]
         let r = try run(TaskScripts.claim, request.task, keys, args)
+        if r[0].integer == 5 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
         let claim = try decode(request.task, r)
         switch r[0].integer {
         case 1:

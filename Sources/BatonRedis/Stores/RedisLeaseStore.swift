@@ -7,8 +7,9 @@ public struct RedisLeaseStore: LeaseStore {
 
     public init(redis: PerThreadRedis) { self.redis = redis }
 
-    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingFloor: Int64) throws(BackendError) -> AcquireResult {
-        let r = try run(LeaseScripts.acquire, lease, [holder.value, String(ttlMs), String(fencingFloor)])
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: Guardrails) throws(BackendError) -> AcquireResult {
+        let r = try run(LeaseScripts.acquire, lease, [holder.value, String(ttlMs), String(guardrails.floor), String(guardrails.recoveryWindowMs)])
+        if r[0].integer == 3 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
         let tenure = try decode(r)
         switch r.first?.integer {
         case 1: return .acquired(tenure!, previousHolder: r.count > 6 ? r[6].string.flatMap(Holder.init) : nil)
