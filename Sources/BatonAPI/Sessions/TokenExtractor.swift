@@ -1,3 +1,4 @@
+import BatonCore
 import BatonHTTP
 
 /// Finds the Jellyfin token in a request, in the order Jellyfin itself looks
@@ -93,20 +94,5 @@ public struct TokenExtractor: Sendable {
     }
 
     /// `application/x-www-form-urlencoded` decoding (`+` is a space), as .NET's UrlDecode.
-    static func formDecoded(_ s: Substring) -> String {
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let b = bytes.popFirst() {
-            if b == UInt8(ascii: "+") {
-                out.append(0x20)
-            } else if b == UInt8(ascii: "%"), bytes.count >= 2,
-                      let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
-                out.append(v)
-                bytes = bytes.dropFirst(2)
-            } else {
-                out.append(b)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func formDecoded(_ s: Substring) -> String { percentDecoded(s, plusIsSpace: true) }
 }

@@ -88,44 +88,29 @@ public struct LeaderElection: Sendable {
         }
     }
 
-    /// `GET /leader?lease=`: the state as seen by nobody in particular. Reads have no
-    /// fallback: while Redis is unreachable the truth is unknown, so the answer is 503.
+    /// `GET /leader?lease=`: the state as seen by `caller` (or nobody in particular).
     public func state(_ lease: LeaseName, caller: Holder? = nil) -> Decision<LeaseView> {
-        switch breaker.run({ () throws(BackendError) in try store.tenure(of: lease) }) {
-        case .success(let tenure):
-            return .ok(LeaseView(lease: lease, tenure: tenure, caller: caller))
-        case .failure(let error, _):
-            return .unavailable(error, retryAfterMs: retryAfterMs)
-        case .rejected:
-            return .unavailable(nil, retryAfterMs: retryAfterMs)
-        }
+        rule.read { () throws(BackendError) in LeaseView(lease: lease, tenure: try store.tenure(of: lease), caller: caller) }
     }
 
     /// `GET /leases`: every known lease with its state, sorted by name.
     public func all() -> Decision<[LeaseView]> {
-        let outcome = breaker.run { () throws(BackendError) -> [LeaseView] in
+        rule.read { () throws(BackendError) -> [LeaseView] in
             var views: [LeaseView] = []
             for lease in try store.knownLeases().sorted(by: { $0.value < $1.value }) {
                 views.append(LeaseView(lease: lease, tenure: try store.tenure(of: lease), caller: nil))
             }
             return views
         }
-        switch outcome {
-        case .success(let views): return .ok(views)
-        case .failure(let error, _): return .unavailable(error, retryAfterMs: retryAfterMs)
-        case .rejected: return .unavailable(nil, retryAfterMs: retryAfterMs)
-        }
     }
 
     /// How long a caller should wait before retrying a 503: until the next probe.
-    public var retryAfterMs: Int { Int(max(1_000, breaker.cooldownMs)) }
+    public var retryAfterMs: Int { rule.retryAfterMs }
+
+    private var rule: RedisFallback { RedisFallback(breaker: breaker, defaultPolicy: defaultPolicy, events: events, kind: "lease") }
 
     private func fallback<V>(_ error: BackendError?, opened: Bool, policy: FailurePolicy?, _ grant: () -> V) -> Decision<V> {
-        guard opened, (policy ?? defaultPolicy) == .grant else {
-            return .unavailable(error, retryAfterMs: retryAfterMs)
-        }
-        events.degradedGrant("lease")
-        return .ok(grant())
+        rule.decide(error, opened: opened, policy: policy, grant)
     }
 
     private func degraded(_ lease: LeaseName, _ holder: Holder, _ ttlMs: Int, acquired: Bool = true) -> LeaseView {

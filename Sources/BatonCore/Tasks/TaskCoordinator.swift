@@ -90,33 +90,22 @@ public struct TaskCoordinator: Sendable {
 
     /// The current claim of a task, or nil.
     public func current(_ task: TaskName) -> Decision<TaskClaim?> {
-        switch breaker.run({ () throws(BackendError) in try store.claim(of: task) }) {
-        case .success(let claim): return .ok(claim)
-        case .failure(let error, _): return .unavailable(error, retryAfterMs: retryAfterMs)
-        case .rejected: return .unavailable(nil, retryAfterMs: retryAfterMs)
-        }
+        rule.read { () throws(BackendError) in try store.claim(of: task) }
     }
 
     /// Every known task with its current claim, sorted by name.
     public func all() -> Decision<[(TaskName, TaskClaim?)]> {
-        let outcome = breaker.run { () throws(BackendError) -> [(TaskName, TaskClaim?)] in
+        rule.read { () throws(BackendError) -> [(TaskName, TaskClaim?)] in
             try store.knownTasks().sorted { $0.value < $1.value }.map { task throws(BackendError) in (task, try store.claim(of: task)) }
-        }
-        switch outcome {
-        case .success(let list): return .ok(list)
-        case .failure(let error, _): return .unavailable(error, retryAfterMs: retryAfterMs)
-        case .rejected: return .unavailable(nil, retryAfterMs: retryAfterMs)
         }
     }
 
-    public var retryAfterMs: Int { Int(max(1_000, breaker.cooldownMs)) }
+    public var retryAfterMs: Int { rule.retryAfterMs }
+
+    private var rule: RedisFallback { RedisFallback(breaker: breaker, defaultPolicy: defaultPolicy, events: events, kind: "task") }
 
     private func fallback<V>(_ error: BackendError?, opened: Bool, policy: FailurePolicy?, _ grant: () -> V) -> Decision<V> {
-        guard opened, (policy ?? defaultPolicy) == .grant else {
-            return .unavailable(error, retryAfterMs: retryAfterMs)
-        }
-        events.degradedGrant("task")
-        return .ok(grant())
+        rule.decide(error, opened: opened, policy: policy, grant)
     }
 
     private func degradedClaim(_ request: ClaimRequest, runId: String) -> ClaimView {

@@ -90,18 +90,3 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
-
-func percentDecoded(_ s: String) -> String {
-    var out: [UInt8] = []
-    var bytes = Array(s.utf8)[...]
-    while let b = bytes.popFirst() {
-        if b == UInt8(ascii: "%"), bytes.count >= 2,
-           let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
-            out.append(v)
-            bytes = bytes.dropFirst(2)
-        } else {
-            out.append(b)
-        }
-    }
-    return String(decoding: out, as: UTF8.self)
-}

@@ -9,28 +9,14 @@ enum LeaseScripts {
     /// ARGV: holder, ttl, fencing floor, recovery window. Codes: 1 acquired, 2 renewed,
     /// 0 held by another, 3 recovering (`{3, retry_ms}`).
     ///
-    /// A new token at or below the floor means the counter went backwards: Redis lost this
-    /// lease's data. The counter is raised to the floor and no tenure starts for the
-    /// recovery window (`recover_until` in the meta hash, shared by every Baton replica).
-    static let acquire = LuaScript(name: "lease_acquire", source: """
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    /// See ``FencingLua`` for the amnesia guard on new tokens.
+    static let acquire = LuaScript(name: "lease_acquire", source: FencingLua.prelude + """
+    local now = now_ms()
     local ttl = tonumber(ARGV[2])
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then
-      local until_ms = tonumber(redis.call('HGET', KEYS[2], 'recover_until') or '0')
-      if now < until_ms then return {3, until_ms - now} end
-      local tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
-      local floor = tonumber(ARGV[3])
-      if tok <= floor then
-        redis.call('HSET', KEYS[2], 'token', floor)
-        local window = tonumber(ARGV[4])
-        if window > 0 then
-          redis.call('HSET', KEYS[2], 'recover_until', now + window)
-          return {3, window}
-        end
-        tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
-      end
+      local tok, wait = next_token(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
+      if not tok then return {3, wait} end
       local prev = redis.call('HGET', KEYS[2], 'last_holder')
       redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
       redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', tok, 'acquired_at', now, 'ttl', ttl)

@@ -23,29 +23,17 @@ enum TaskScripts {
 
     /// codes: 1 claimed, 2 held, 3 recently completed, 4 slot done, 5 recovering (`{5, retry_ms}`).
     /// ARGV: holder, run_id, at_most, at_least, fencing floor, slot ('' for none), recovery window.
-    /// A token at or below the floor means Redis lost this task's data (see LeaseScripts.acquire).
-    static let claim = LuaScript(name: "task_claim", source: current + """
+    /// See ``FencingLua`` for the amnesia guard on new tokens.
+    static let claim = LuaScript(name: "task_claim", source: FencingLua.prelude + current + """
     local c = current()
     if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4, c) end
     if c then
       if c[8] == 'completed' then return answer(3, c) end
       return answer(2, c)
     end
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local until_ms = tonumber(redis.call('HGET', KEYS[2], 'recover_until') or '0')
-    if now < until_ms then return {5, until_ms - now} end
-    local tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
-    local floor = tonumber(ARGV[5])
-    if tok <= floor then
-      redis.call('HSET', KEYS[2], 'token', floor)
-      local window = tonumber(ARGV[7])
-      if window > 0 then
-        redis.call('HSET', KEYS[2], 'recover_until', now + window)
-        return {5, window}
-      end
-      tok = redis.call('HINCRBY', KEYS[2], 'token', 1)
-    end
+    local now = now_ms()
+    local tok, wait = next_token(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[7]), now)
+    if not tok then return {5, wait} end
     redis.call('HSET', KEYS[1], 'run_id', ARGV[2], 'holder', ARGV[1], 'slot', ARGV[6], 'token', tok,
                'claimed_at', now, 'at_most', ARGV[3], 'at_least', ARGV[4], 'state', 'running')
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -66,15 +54,13 @@ enum TaskScripts {
     /// codes: 1 completed, 0 late. ARGV: run_id, holder, status, slot-marker ttl ms.
     /// The slot key is built here from the claim's own slot; it carries the same hash
     /// tag as KEYS[1], so it lives in the same cluster slot.
-    static let complete = LuaScript(name: "task_complete", source: current + """
+    static let complete = LuaScript(name: "task_complete", source: FencingLua.prelude + current + """
     local c = current()
     if not (c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running') then return answer(0, c) end
     if ARGV[3] ~= 'cancelled' and c[3] ~= '' then
       redis.call('SET', string.sub(KEYS[1], 1, -6) .. 'slot:' .. c[3], ARGV[1], 'PX', ARGV[4])
     end
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local keep = c[5] + c[7] - now
+    local keep = c[5] + c[7] - now_ms()
     if keep > 0 then
       redis.call('HSET', KEYS[1], 'state', 'completed')
       redis.call('PEXPIRE', KEYS[1], keep)
