@@ -84,7 +84,7 @@ final class BodyRecorder: ClientMiddleware, @unchecked Sendable {
 }
 
 enum BatonctlVersion {
-    static let current = "1.0.0"
+    static let current = "0.1.0"
 }
 
 protocol HasProblem {

@@ -120,20 +120,23 @@ enum StatusView {
 
         out.append("")
         if let leases {
+            let held = leases.filter { $0.holder != nil }
+            let vacant = leases.filter { $0.holder == nil }.map(\.lease)
             if leases.isEmpty {
                 out.append("LEASES  none yet")
+            } else if held.isEmpty {
+                out.append("LEASES  none held")
             } else {
                 var t = Table("LEASE", "HOLDER", "TOKEN", "TIME LEFT", "TTL", "SINCE", "MODE")
-                for l in leases {
-                    if let holder = l.holder {
-                        t.add(l.lease, holder, l.fencing_token.map(String.init) ?? "-", Format.duration(ms: l.expires_in_ms),
-                              Format.duration(ms: l.ttl_ms), l.acquired_at.map { "\(Format.shortTime($0)) (\(Format.ago($0, now: now)))" } ?? "-",
-                              l.mode.rawValue)
-                    } else {
-                        t.add(l.lease, "(vacant)", "-", "-", "-", "-", l.mode.rawValue)
-                    }
+                for l in held {
+                    t.add(l.lease, l.holder ?? "-", l.fencing_token.map(String.init) ?? "-", Format.duration(ms: l.expires_in_ms),
+                          Format.duration(ms: l.ttl_ms), l.acquired_at.map { "\(Format.shortTime($0)) (\(Format.ago($0, now: now)))" } ?? "-",
+                          l.mode.rawValue)
                 }
                 out.append(t.render())
+            }
+            if !vacant.isEmpty {
+                out.append("vacant: " + vacant.joined(separator: ", "))
             }
         } else if let e = errors["leases"] {
             out.append("LEASES  unavailable: \(e)")

@@ -72,7 +72,7 @@ import Testing
         for needle in [
             "Baton 1.0.0 at http://baton:8080", "WARNING: Redis maxmemory-policy is allkeys-lru",
             "OPEN", "connect: connection refused", "12 pending of 10000",
-            "jellyfin-scheduler", "jellyfin-1", "41", "17s", "(vacant)",
+            "jellyfin-scheduler", "jellyfin-1", "41", "17s", "vacant: library-scan",
             "running on jellyfin-0 token 7, 56m52s left", "failed", "scan aborted", "history unavailable",
         ] {
             #expect(text.contains(needle), "missing \(needle) in:\n\(text)")
