@@ -72,6 +72,8 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting Redis and PostgreSQL"
+# Our own servers, also when called from scripts/test, which exports its PostgreSQL's.
+unset PG_PORT PG_DATA PG_URL REDIS_PORT REDIS_PID REDIS_URL
 start_redis "$work/redis"
 start_postgres "$work/pg"
 db_url="postgresql://postgres@127.0.0.1:$PG_PORT/jellyfin"
