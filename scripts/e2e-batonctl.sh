@@ -61,6 +61,8 @@ trap cleanup EXIT
 now_ms() { date +%s%3N; }
 
 # ---- servers --------------------------------------------------------------------------
+# scripts/test exports the ports of its own PostgreSQL: start ours on fresh ones.
+unset PG_PORT PG_DATA PG_URL REDIS_PORT REDIS_PID REDIS_URL
 log "starting Redis, PostgreSQL and batond"
 start_redis "$work/redis" >/dev/null
 start_postgres "$work/pg"
