@@ -143,11 +143,18 @@ body=$work/body
 errors=$work/errors
 trap 'rm -rf "$work"' EXIT
 
+# curl_config: the token as a curl config line, read by curl from stdin (-K -) so that it
+# never shows in the process list; nothing without a token.
+curl_config() {
+    if [ -n "${BATON_TOKEN:-}" ]; then
+        printf 'header = "Authorization: Bearer %s"\n' "$BATON_TOKEN"
+    fi
+}
+
 # baton_post TIMEOUT_MS PATH JSON: sets $status (000 when there was no answer) and $body.
-# The token goes to curl on stdin, so it never shows in the process list.
 baton_post() {
     : >"$body"
-    status=$(printf 'header = "Authorization: Bearer %s"\n' "${BATON_TOKEN:-}" |
+    status=$(curl_config |
         curl -sS -K - -o "$body" -w '%{http_code}' --max-time "$(seconds "$1")" \
             -H 'Content-Type: application/json' -H 'User-Agent: baton-hook/1.0' \
             --data "$3" "$BATON_URL$2" 2>"$errors") || true
@@ -297,7 +304,9 @@ case $status in
         exit 69
         ;;
     *)
-        say "Baton refused the request (HTTP $status): $(json_str detail)"
+        hint=''
+        [ "$status" = 401 ] && hint=' (check BATON_TOKEN)'
+        say "Baton refused the request (HTTP $status): $(json_str detail)$hint"
         exit 1
         ;;
 esac

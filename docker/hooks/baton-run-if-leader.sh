@@ -132,11 +132,18 @@ body=$work/body
 errors=$work/errors
 trap 'rm -rf "$work"' EXIT
 
+# curl_config: the token as a curl config line, read by curl from stdin (-K -) so that it
+# never shows in the process list; nothing without a token.
+curl_config() {
+    if [ -n "${BATON_TOKEN:-}" ]; then
+        printf 'header = "Authorization: Bearer %s"\n' "$BATON_TOKEN"
+    fi
+}
+
 # baton_post TIMEOUT_MS PATH JSON: sets $status (000 when there was no answer) and $body.
-# The token goes to curl on stdin, so it never shows in the process list.
 baton_post() {
     : >"$body"
-    status=$(printf 'header = "Authorization: Bearer %s"\n' "${BATON_TOKEN:-}" |
+    status=$(curl_config |
         curl -sS -K - -o "$body" -w '%{http_code}' --max-time "$(seconds "$1")" \
             -H 'Content-Type: application/json' -H 'User-Agent: baton-hook/1.0' \
             --data "$3" "$BATON_URL$2" 2>"$errors") || true
@@ -146,7 +153,7 @@ baton_post() {
 # baton_get TIMEOUT_MS PATH: like baton_post, for a GET.
 baton_get() {
     : >"$body"
-    status=$(printf 'header = "Authorization: Bearer %s"\n' "${BATON_TOKEN:-}" |
+    status=$(curl_config |
         curl -sS -K - -o "$body" -w '%{http_code}' --max-time "$(seconds "$1")" \
             -H 'User-Agent: baton-hook/1.0' "$BATON_URL$2" 2>"$errors") || true
     case $status in [0-9][0-9][0-9]) ;; *) status=000 ;; esac
@@ -275,7 +282,9 @@ case $status in
         exit 69
         ;;
     *)
-        say "Baton refused the request (HTTP $status): $(json_str detail)"
+        hint=''
+        [ "$status" = 401 ] && hint=' (check BATON_TOKEN)'
+        say "Baton refused the request (HTTP $status): $(json_str detail)$hint"
         exit 1
         ;;
 esac
