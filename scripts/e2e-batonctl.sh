@@ -434,6 +434,19 @@ test_unreachable_baton() {
     done
     check_eq "5xx answers count as unavailable (threshold 2: 69, then run)" "$codes" "69 0 "
 
+    # No usable home (read-only root file system): both fall back to $TMPDIR/batonctl-UID.
+    mkdir -p "$work/tmp"
+    for tool in ctl hook; do
+        if [ $tool = ctl ]; then
+            set -- "$ctl" lock --lease e2e-nohome -- true
+        else
+            set -- "$hooks/baton-run-if-leader.sh" --lease e2e-nohome -- true
+        fi
+        env -u BATON_STATE_DIR -u XDG_STATE_HOME HOME=/proc/no-home TMPDIR="$work/tmp" BATON_URL="$closed_url" "$@" 2>/dev/null
+    done
+    check_eq "no writable home: batonctl and the hook count in \$TMPDIR/batonctl-UID" \
+        "$(head -n 1 "$work/tmp/batonctl-$(id -u)/lease-e2e-nohome.failures" 2>/dev/null)" 2
+
     rc=0
     BATON_URL=$closed_url "$ctl" health >/dev/null 2>&1 || rc=$?
     check_eq "health against a closed port exits 69" "$rc" 69

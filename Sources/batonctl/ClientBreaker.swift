@@ -13,12 +13,30 @@ struct ClientBreaker: Sendable {
 
     var path: String { directory + "/" + key + ".failures" }
 
-    static func directory(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    /// `--state-dir`, else BATON_STATE_DIR, else `$XDG_STATE_HOME/batonctl`, else
+    /// `~/.local/state/batonctl`; when that default cannot be written (read-only root file
+    /// system, no home), `$TMPDIR/batonctl-<uid>` (/tmp when TMPDIR is unset).
+    static func directory(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                          isWritable: (String) -> Bool = ClientBreaker.makeWritable) -> String {
         if let explicit, !explicit.isEmpty { return explicit }
         if let dir = environment["BATON_STATE_DIR"], !dir.isEmpty { return dir }
-        if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") { return xdg + "/batonctl" }
-        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        return home + "/.local/state/batonctl"
+        let preferred: String
+        if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") {
+            preferred = xdg + "/batonctl"
+        } else {
+            let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+            preferred = home + "/.local/state/batonctl"
+        }
+        if isWritable(preferred) { return preferred }
+        var tmp = environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
+        if tmp.hasSuffix("/") { tmp.removeLast() }
+        return tmp + "/batonctl-\(getuid())"
+    }
+
+    /// Creates the folder if needed; true when a file can be written in it.
+    static func makeWritable(_ directory: String) -> Bool {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return access(directory, W_OK) == 0
     }
 
     /// Consecutive failures recorded so far (0 when there is no file or it is unreadable).

@@ -147,7 +147,7 @@ struct RunPolicyOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Consecutive failures to reach Baton before --on-unavailable applies.", valueName: "n"))
     var breakerThreshold: Int = 3
 
-    @Option(name: .long, help: ArgumentHelp("Where the failure counters live (env BATON_STATE_DIR; default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Where the failure counters live (env BATON_STATE_DIR; default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl, else $TMPDIR/batonctl-UID).", valueName: "dir"))
     var stateDir: String?
 
     @Option(name: .long, help: ArgumentHelp("Time between SIGTERM and SIGKILL when the command must stop (default: min(5s, period/6)).", valueName: "duration"))

@@ -40,11 +40,18 @@ import Testing
     }
 
     @Test func directoryChoice() {
-        #expect(ClientBreaker.directory(explicit: "/x", environment: ["BATON_STATE_DIR": "/y"]) == "/x")
-        #expect(ClientBreaker.directory(explicit: nil, environment: ["BATON_STATE_DIR": "/y", "XDG_STATE_HOME": "/s"]) == "/y")
-        #expect(ClientBreaker.directory(explicit: nil, environment: ["XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/s/batonctl")
-        #expect(ClientBreaker.directory(explicit: nil, environment: ["XDG_STATE_HOME": "relative", "HOME": "/h"]) == "/h/.local/state/batonctl")
-        #expect(ClientBreaker.directory(explicit: nil, environment: ["HOME": "/h"]) == "/h/.local/state/batonctl")
+        let yes: (String) -> Bool = { _ in true }
+        #expect(ClientBreaker.directory(explicit: "/x", environment: ["BATON_STATE_DIR": "/y"], isWritable: yes) == "/x")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["BATON_STATE_DIR": "/y", "XDG_STATE_HOME": "/s"], isWritable: yes) == "/y")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["XDG_STATE_HOME": "/s", "HOME": "/h"], isWritable: yes) == "/s/batonctl")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["XDG_STATE_HOME": "relative", "HOME": "/h"], isWritable: yes) == "/h/.local/state/batonctl")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["HOME": "/h"], isWritable: yes) == "/h/.local/state/batonctl")
+        // A read-only home: a folder of our own under TMPDIR.
+        let no: (String) -> Bool = { _ in false }
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["HOME": "/h", "TMPDIR": "/t/"], isWritable: no) == "/t/batonctl-\(getuid())")
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["HOME": "/h"], isWritable: no) == "/tmp/batonctl-\(getuid())")
+        // An explicit folder is used as it is.
+        #expect(ClientBreaker.directory(explicit: nil, environment: ["BATON_STATE_DIR": "/ro"], isWritable: no) == "/ro")
     }
 
     @Test func policyDecisions() throws {

@@ -8,7 +8,8 @@
 #       [--state-dir DIR] -- CMD [ARG...]
 #
 # Environment: BATON_URL (default http://127.0.0.1:8080), BATON_TOKEN, BATON_HOLDER (default:
-# the host name), BATON_STATE_DIR (default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl).
+# the host name), BATON_STATE_DIR (default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl,
+# or $TMPDIR/batonctl-UID when that cannot be written).
 # Durations are whole numbers with a unit: 1500ms, 30s, 5m, 1h.
 #
 # Claims the task (POST /tasks/claim; with --slot at most one completed run per task and
@@ -133,8 +134,14 @@ timeout_ms=$renew_ms
 if [ -z "$state_dir" ]; then
     case ${XDG_STATE_HOME:-} in
         /*) state_dir=$XDG_STATE_HOME/batonctl ;;
-        *) state_dir=${HOME:-/tmp}/.local/state/batonctl ;;
+        *) state_dir=${HOME:-/nonexistent}/.local/state/batonctl ;;
     esac
+    # A read-only root file system or no home: a folder of our own under TMPDIR (as batonctl).
+    if ! { mkdir -p "$state_dir" && [ -w "$state_dir" ]; } 2>/dev/null; then
+        tmp=${TMPDIR:-/tmp}
+        case $tmp in /*) ;; *) tmp=/tmp ;; esac
+        state_dir=${tmp%/}/batonctl-$(id -u)
+    fi
 fi
 breaker_file=$state_dir/task-$task.failures
 

@@ -7,7 +7,8 @@
 #       [--on-unavailable run|skip] [--breaker-threshold N] [--state-dir DIR] -- CMD [ARG...]
 #
 # Environment: BATON_URL (default http://127.0.0.1:8080), BATON_TOKEN, BATON_HOLDER (default:
-# the host name), BATON_STATE_DIR (default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl).
+# the host name), BATON_STATE_DIR (default $XDG_STATE_HOME/batonctl or ~/.local/state/batonctl,
+# or $TMPDIR/batonctl-UID when that cannot be written).
 # Durations are whole numbers with a unit: 1500ms, 30s, 5m, 1h.
 #
 # Acquires the lease (GET /leader, then POST /leader), runs CMD, renews every ttl/3 (POST /lease/renew with the
@@ -122,8 +123,14 @@ timeout_ms=$renew_ms
 if [ -z "$state_dir" ]; then
     case ${XDG_STATE_HOME:-} in
         /*) state_dir=$XDG_STATE_HOME/batonctl ;;
-        *) state_dir=${HOME:-/tmp}/.local/state/batonctl ;;
+        *) state_dir=${HOME:-/nonexistent}/.local/state/batonctl ;;
     esac
+    # A read-only root file system or no home: a folder of our own under TMPDIR (as batonctl).
+    if ! { mkdir -p "$state_dir" && [ -w "$state_dir" ]; } 2>/dev/null; then
+        tmp=${TMPDIR:-/tmp}
+        case $tmp in /*) ;; *) tmp=/tmp ;; esac
+        state_dir=${tmp%/}/batonctl-$(id -u)
+    fi
 fi
 breaker_file=$state_dir/lease-$lease.failures
 
