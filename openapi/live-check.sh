@@ -84,6 +84,18 @@ psql_at "$db_url" -f Tests/Fixtures/jellyfin-demo-seed.sql >/dev/null
 # explicit-examples phase gets a 200 from /sessions/validate.
 psql_at "$db_url" -c "INSERT INTO \"ApiKeys\" (\"DateCreated\", \"DateLastActivity\", \"Name\", \"AccessToken\")
     VALUES (now(), now(), 'openapi-example', '4f1c2b9a8e7d6c5b4a3f2e1d0c9b8a7f')" >/dev/null
+# The demo seed's tokens, whatever they are: a login of an enabled user (and the user's
+# name), and one of a disabled user.
+device_token="" device_user=""
+IFS='|' read -r device_token device_user < <(psql_at "$db_url" -tAc 'SELECT d."AccessToken", u."Username"
+    FROM "Devices" d JOIN "Users" u ON u."Id" = d."UserId"
+    WHERE NOT EXISTS (SELECT 1 FROM "Permissions" p WHERE p."UserId" = d."UserId" AND p."Kind" = 2 AND p."Value")
+    ORDER BY d."Id" LIMIT 1') || true
+disabled_token=$(psql_at "$db_url" -tAc 'SELECT d."AccessToken" FROM "Devices" d
+    JOIN "Permissions" p ON p."UserId" = d."UserId" AND p."Kind" = 2 AND p."Value" ORDER BY d."Id" LIMIT 1')
+if [ -z "$device_token" ] || [ -z "$device_user" ] || [ -z "$disabled_token" ]; then
+    die "the demo seed has no device of an enabled and of a disabled user"
+fi
 
 token="live-check-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 port=$(free_port)
@@ -170,11 +182,11 @@ contract_probes() {
     probe "session: unknown token" 401 "$problem and body['code'] == body['reason'] == 'unknown_token'" \
         "$base/sessions/validate?ApiKey=nope"
     probe "session: disabled user" 401 "$problem and body['code'] == body['reason'] == 'user_disabled'" \
-        -H "X-Emby-Token: fedcba9876543210fedcba9876543210" "$base/sessions/validate"
-    probe "session: device token" 200 "body['kind'] == 'device' and body['user_name'] == 'demo' and headers['x-baton-user-name'] == 'demo'" \
-        -H 'Authorization: MediaBrowser Client="Jellyfin Web", Token="0123456789abcdef0123456789abcdef"' "$base/sessions/validate"
+        -H "X-Emby-Token: $disabled_token" "$base/sessions/validate"
+    probe "session: device token" 200 "body['kind'] == 'device' and body['user_name'] == '$device_user' and headers['x-baton-user-name'] == '$device_user'" \
+        -H "Authorization: MediaBrowser Client=\"Jellyfin Web\", Token=\"$device_token\"" "$base/sessions/validate"
     probe "session: API key in the body" 200 "body['kind'] == 'api_key' and body['is_admin'] is True and headers['x-baton-is-admin'] == 'true'" \
-        -d '{"token":"aaaabbbbccccddddeeeeffff00001111"}' "$base/sessions/validate"
+        -d '{"token":"4f1c2b9a8e7d6c5b4a3f2e1d0c9b8a7f"}' "$base/sessions/validate"
     probe "readiness" 200 "body == {'status': 'ready', 'draining': False}" "$base/readyz"
     probe "unknown path" 404 "$problem and body['code'] == 'not_found'" "${auth[@]}" "$base/leaders"
     probe "wrong method" 405 "$problem and body['code'] == 'method_not_allowed' and headers['allow'] == 'GET, POST'" \
