@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# Benchmarks batond side by side with what it sits on, in one run on this machine:
+# starts Redis, PostgreSQL (with Jellyfin's tables and the demo seed), etcd when it can
+# be installed, and a release batond; measures each Baton endpoint and its baseline back
+# to back at the same concurrency; prints throughput, p50/p99 latency, peak RSS, ratios
+# and PASS/MISS per target. Stops everything it started. See bench/README.md.
+#
+#   ./bench/run.sh                 (or: make bench)
+#
+# Environment: BENCH_DURATION (seconds per measurement, default 10), BENCH_WARMUP
+# (seconds, default 3), BENCH_CONNECTIONS (default 32), BENCH_SKIP_BUILD=1 (use the
+# binary already in .build-bench), BENCH_BATOND=PATH (measure that binary instead of
+# building one), BENCH_NO_ETCD=1 (skip the etcd rows).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../scripts/lib.sh"
+cd "$BATON_ROOT"
+
+duration=${BENCH_DURATION:-10}
+warmup=${BENCH_WARMUP:-3}
+conns=${BENCH_CONNECTIONS:-32}
+wrk_threads=2
+scratch=.build-bench
+demo_token=0123456789abcdef0123456789abcdef
+api_token=bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export BENCH_WRK_DIR="$BATON_ROOT/bench/wrk" BENCH_API_TOKEN="$api_token"
+
+ensure_packages wrk redis-tools postgresql-contrib
+etcd_note=""
+if [ -n "${BENCH_NO_ETCD:-}" ]; then
+    etcd_note="etcd rows skipped (BENCH_NO_ETCD is set)"
+elif ! command -v etcd >/dev/null; then
+    log "installing etcd-server (optional)"
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends etcd-server >/dev/null 2>&1 \
+        || ! command -v etcd >/dev/null; then
+        etcd_note="etcd rows skipped: the etcd-server package could not be installed"
+    fi
+fi
+
+work=$(mktemp -d /tmp/baton-bench.XXXXXX)
+chmod 755 "$work"
+batond_pid=""
+etcd_pid=""
+etcd_dir=""
+cleanup() {
+    set +e
+    if [ -n "$batond_pid" ]; then kill -TERM "$batond_pid" 2>/dev/null; wait "$batond_pid" 2>/dev/null; fi
+    if [ -n "$etcd_pid" ]; then kill -TERM "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null; fi
+    [ -n "$etcd_dir" ] && rm -rf "$etcd_dir"
+    stop_redis
+    stop_postgres
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- build and size
+if [ -z "${BENCH_SKIP_BUILD:-}" ] && [ -z "${BENCH_BATOND:-}" ]; then
+    log "building batond (release, static Swift runtime, as in docker/Dockerfile)"
+    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product batond 2>&1 \
+        | grep -vE '^(\[[0-9]+/[0-9]+\]|warning: prohibited flag)' | tail -n 3
+fi
+bin=${BENCH_BATOND:-"$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/batond"}
+[ -x "$bin" ] || die "no batond binary at $bin"
+cp "$bin" "$work/batond.stripped"
+strip "$work/batond.stripped"
+size_bytes=$(stat -c %s "$work/batond.stripped")
+unstripped_bytes=$(stat -c %s "$bin")
+
+# ---------------------------------------------------------------- servers
+log "starting Redis and PostgreSQL"
+start_redis "$work/redis"
+start_postgres "$work/pg"
+db_url="postgresql://postgres@127.0.0.1:$PG_PORT/jellyfin"
+psql_at "$PG_URL" -c "CREATE DATABASE jellyfin" >/dev/null
+psql_at "$db_url" -f Tests/Fixtures/jellyfin-schema.sql >/dev/null
+psql_at "$db_url" -f Tests/Fixtures/jellyfin-demo-seed.sql >/dev/null
+
+redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+python3 bench/extract.py lease-acquire >"$work/lease-acquire.lua"
+python3 bench/extract.py task-step >"$work/task-step.lua"
+python3 bench/extract.py session-sql >"$work/session.sql"
+# The acquire script's SHA-1 as batond computes it: after batond has run it, Redis
+# knowing this SHA proves the baseline runs the very same script.
+lease_sha=$(printf %s "$(cat "$work/lease-acquire.lua")" | sha1sum | cut -d' ' -f1)
+
+batond_port=""
+# start_batond NAME VAR=VALUE...: a release batond on a free port, logs in $work/NAME.log.
+start_batond() {
+    local name=$1
+    shift
+    batond_port=$(free_port)
+    (exec env BATON_LISTEN="127.0.0.1:$batond_port" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$db_url" \
+        BATON_API_TOKENS="$api_token" BATON_LOG_FORMAT=json "$@" "$bin") 2>"$work/$name.log" &
+    batond_pid=$!
+    local i
+    for i in $(seq 1 200); do
+        curl -fs "http://127.0.0.1:$batond_port/healthz" >/dev/null 2>&1 && return 0
+        kill -0 "$batond_pid" 2>/dev/null || { tail -n 5 "$work/$name.log" >&2; die "batond ($name) exited"; }
+        [ "$i" -eq 200 ] && die "batond ($name) did not answer /healthz"
+        sleep 0.05
+    done
+}
+
+# peak_rss_kb PID: the process's high-water resident set (VmHWM), in KiB.
+peak_rss_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+stop_batond() {
+    kill -TERM "$batond_pid" 2>/dev/null || true
+    wait "$batond_pid" 2>/dev/null || true
+    batond_pid=""
+}
+
+# ---------------------------------------------------------------- measurement helpers
+# Each sets R_RPS, R_P50 and R_P99 (milliseconds) and R_NOTE (errors, if any).
+R_RPS=0 R_P50=0 R_P99=0 R_NOTE="" R_EXTRA=""
+
+# run_wrk URL SCRIPT [wrk options]: a warm-up run, then the measured one. Each run gets
+# its own BENCH_RUN_ID (tasks.lua uses it to keep task names apart between runs).
+wrk_runs=0
+run_wrk() {
+    local url=$1 script=$2
+    shift 2
+    wrk_runs=$((wrk_runs + 1))
+    BENCH_RUN_ID="w$wrk_runs" wrk -t "$wrk_threads" -c "$conns" -d "${warmup}s" -s "$script" "$@" "$url" >/dev/null
+    local out line
+    out=$(BENCH_RUN_ID="m$wrk_runs" wrk -t "$wrk_threads" -c "$conns" -d "${duration}s" -s "$script" "$@" "$url")
+    line=$(grep '^WRK_RESULT' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
+    local requests duration_us p50 p99 sock non2xx
+    requests=$(field requests "$line")
+    duration_us=$(field duration_us "$line")
+    p50=$(field p50_us "$line")
+    p99=$(field p99_us "$line")
+    sock=$(field socket_errors "$line")
+    non2xx=$(field non2xx "$line")
+    R_RPS=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", n / (d / 1e6) }')
+    R_P50=$(awk -v v="$p50" 'BEGIN { printf "%.2f", v / 1000 }')
+    R_P99=$(awk -v v="$p99" 'BEGIN { printf "%.2f", v / 1000 }')
+    R_NOTE=""
+    if [ "$sock" != 0 ] || [ "$non2xx" != 0 ]; then R_NOTE="errors: $sock socket, $non2xx non-2xx"; fi
+    R_EXTRA=$(sed -E 's/.* non2xx=[0-9]+ ?//' <<<"$line")
+}
+
+# field NAME "k=v k=v": the value of NAME.
+field() { sed -E "s/.*(^| )$1=([^ ]+).*/\\2/" <<<"$2"; }
+
+# run_redis_benchmark ARGS...: redis-benchmark at the same client count; a short
+# calibration run sizes the measured one to about $duration seconds.
+run_redis_benchmark() {
+    local base=(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$conns" --csv)
+    local rps n line
+    line=$("${base[@]}" -n 30000 "$@" | tail -n 1)
+    rps=$(csv_col 2 "$line")
+    n=$(awk -v r="$rps" -v d="$duration" 'BEGIN { printf "%.0f", r * d }')
+    line=$("${base[@]}" -n "$n" "$@" | tail -n 1)
+    R_RPS=$(awk -v r="$(csv_col 2 "$line")" 'BEGIN { printf "%.0f", r }')
+    R_P50=$(csv_col 5 "$line")
+    R_P99=$(csv_col 7 "$line")
+    R_NOTE=""
+}
+csv_col() { awk -F'","' -v c="$1" '{ gsub(/^"|"$/, ""); print $c }' <<<"$2"; }
+
+# run_pgbench: the session lookup through pgbench, prepared statements, same clients.
+run_pgbench() {
+    local args=(-h 127.0.0.1 -p "$PG_PORT" -U postgres -n -M prepared -c "$conns" -j "$wrk_threads"
+                -f "$work/session.sql" -D "token=$demo_token" jellyfin)
+    pgbench "${args[@]}" -T "$warmup" >/dev/null 2>&1
+    rm -rf "$work/pgbench-log"
+    mkdir -p "$work/pgbench-log"
+    local out
+    out=$(cd "$work/pgbench-log" && pgbench "${args[@]}" -T "$duration" -l 2>&1) || { echo "$out" >&2; die "pgbench failed"; }
+    R_RPS=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out" | head -n 1 | awk '{ printf "%.0f", $1 }')
+    # Per-transaction logs: the third column is the latency in microseconds.
+    read -r R_P50 R_P99 < <(cat "$work"/pgbench-log/pgbench_log.* | awk '{ print $3 }' | sort -n \
+        | awk '{ v[NR] = $1 } END { p50 = v[int(NR * 0.50) > 0 ? int(NR * 0.50) : 1]; p99 = v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1];
+                printf "%.2f %.2f\n", p50 / 1000, p99 / 1000 }')
+    R_NOTE=""
+}
+
+# ---------------------------------------------------------------- results table
+rows=()
+# row NAME BATON_RPS P50 P99 BASELINE_NAME RPS P50 P99 TARGET_RATIO [P99_LIMIT_MS] [NOTE]
+# An empty TARGET_RATIO means the row is for information only.
+row() {
+    local name=$1 rps=$2 p50=$3 p99=$4 bname=$5 brps=$6 bp50=$7 bp99=$8 target=$9 p99max=${10:-} note=${11:-}
+    local ratio verdict goal="–"
+    ratio=$(awk -v a="$rps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+    verdict=$(awk -v r="$ratio" -v t="$target" -v p="$p99" -v m="$p99max" \
+        'BEGIN { if (t == "") { print "–"; exit } ok = (r != "n/a" && r + 0 >= t + 0); if (m != "" && p + 0 >= m + 0) ok = 0; print (ok ? "PASS" : "MISS") }')
+    [ -n "$target" ] && goal="≥ ${target}x"
+    [ -n "$p99max" ] && goal="$goal, p99 < ${p99max} ms"
+    rows+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | **%sx** | %s | %s |' \
+        "$name" "$rps" "$p50" "$p99" "$bname" "$brps" "$bp50" "$bp99" "$ratio" "$goal" "$verdict${note:+ ($note)}")")
+    log "$name: $rps/s p50 $p50 ms p99 $p99 ms  vs  $bname: $brps/s p50 $bp50 ms p99 $bp99 ms  = ${ratio}x ($verdict)"
+}
+
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+base_url() { echo "http://127.0.0.1:$batond_port"; }
+bench_start=$(date +%s)
+
+# ---------------------------------------------------------------- 1. POST /leader vs Redis EVALSHA
+log "batond (BATON_LOG_LEVEL=warn)"
+start_batond main BATON_LOG_LEVEL=warn
+main_pid=$batond_pid
+
+log "POST /leader (holder renewing), $conns connections"
+run_wrk "$(base_url)/leader" bench/wrk/leader.lua
+leader_rps=$R_RPS leader_p50=$R_P50 leader_p99=$R_P99 leader_note=$R_NOTE
+if [ "$(redis_cli SCRIPT EXISTS "$lease_sha")" = 1 ]; then
+    same_script="the baseline's acquire script is byte-identical to batond's (SHA-1 $lease_sha)"
+else
+    same_script="WARNING: batond did not run a script with the baseline's SHA-1 ($lease_sha): extraction out of date?"
+fi
+[ "$(redis_cli SCRIPT LOAD "$(cat "$work/lease-acquire.lua")")" = "$lease_sha" ] || die "SCRIPT LOAD of the acquire script failed"
+task_sha=$(redis_cli SCRIPT LOAD "$(cat "$work/task-step.lua")")
+[[ "$task_sha" =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD of the task step script failed: $task_sha"
+log "redis-benchmark EVALSHA lease_acquire (renew path), $conns clients"
+run_redis_benchmark -r 32 EVALSHA "$lease_sha" 2 'baton:lease:{rb-__rand_int__}' 'baton:lease:{rb-__rand_int__}:meta' \
+    bench-holder 30000 0 0
+redis_lease_rps=$R_RPS redis_lease_p50=$R_P50 redis_lease_p99=$R_P99
+row "POST /leader (renew)" "$leader_rps" "$leader_p50" "$leader_p99" "redis-benchmark EVALSHA acquire" \
+    "$redis_lease_rps" "$redis_lease_p50" "$redis_lease_p99" 0.35 5 "$leader_note"
+stretch=$(awk -v a="$leader_rps" -v b="$redis_lease_rps" 'BEGIN { print (a / b >= 0.5 ? "PASS" : "MISS") }')
+
+# ---------------------------------------------------------------- 2. claim + complete pairs
+log "POST /tasks/claim + /tasks/complete pairs, $conns connections"
+run_wrk "$(base_url)/tasks/claim" bench/wrk/tasks.lua
+task_pairs=$(awk -v r="$R_RPS" 'BEGIN { printf "%.0f", r / 2 }')
+task_p50=$R_P50 task_p99=$R_P99 task_note=$R_NOTE task_extra=$R_EXTRA
+case "$task_extra" in *"refused=0"*) ;; *) task_note="${task_note:+$task_note; }$task_extra" ;; esac
+log "redis-benchmark EVALSHA task claim/complete step, $conns clients"
+run_redis_benchmark -r 10000 EVALSHA "$task_sha" 2 'baton:task:{rb-__rand_int__}:claim' 'baton:task:{rb-__rand_int__}:meta' \
+    bench-holder 0b5e3e0c-8f1a-4d8e-9a35-2f7c1e6d4b90
+redis_task_pairs=$(awk -v r="$R_RPS" 'BEGIN { printf "%.0f", r / 2 }')
+row "claim+complete pairs/s" "$task_pairs" "$task_p50" "$task_p99" "redis-benchmark EVALSHA claim/complete step" \
+    "$redis_task_pairs" "$R_P50" "$R_P99" "" "" "$task_note"
+
+# ---------------------------------------------------------------- 3. sessions, cached, vs /healthz
+auth_header="Authorization: MediaBrowser Client=\"bench\", Device=\"wrk\", DeviceId=\"bench\", Version=\"1\", Token=\"$demo_token\""
+log "GET /sessions/validate (cached, BATON_SESSION_CACHE_TTL_MS default 5000)"
+run_wrk "$(base_url)/sessions/validate" bench/wrk/simple.lua -H "$auth_header"
+cached_rps=$R_RPS cached_p50=$R_P50 cached_p99=$R_P99 cached_note=$R_NOTE
+log "GET /healthz"
+run_wrk "$(base_url)/healthz" bench/wrk/simple.lua
+healthz_rps=$R_RPS healthz_p50=$R_P50 healthz_p99=$R_P99
+main_rss_kb=$(peak_rss_kb "$main_pid")
+stop_batond
+
+# ---------------------------------------------------------------- 4. sessions uncached vs pgbench
+log "batond with BATON_SESSION_CACHE_TTL_MS=0"
+start_batond uncached BATON_LOG_LEVEL=warn BATON_SESSION_CACHE_TTL_MS=0
+log "GET /sessions/validate (uncached)"
+run_wrk "$(base_url)/sessions/validate" bench/wrk/simple.lua -H "$auth_header"
+uncached_rps=$R_RPS uncached_p50=$R_P50 uncached_p99=$R_P99 uncached_note=$R_NOTE
+uncached_rss_kb=$(peak_rss_kb "$batond_pid")
+stop_batond
+log "pgbench: the same lookup, -M prepared, $conns clients"
+run_pgbench
+row "GET /sessions/validate, uncached" "$uncached_rps" "$uncached_p50" "$uncached_p99" "pgbench -M prepared, same query" \
+    "$R_RPS" "$R_P50" "$R_P99" 0.5 "" "$uncached_note"
+row "GET /sessions/validate, cached" "$cached_rps" "$cached_p50" "$cached_p99" "GET /healthz (same batond)" \
+    "$healthz_rps" "$healthz_p50" "$healthz_p99" 0.8 "" "$cached_note"
+
+# ---------------------------------------------------------------- 5. access logging cost
+log "batond with BATON_LOG_LEVEL=info (one JSON access-log line per request, to a file)"
+start_batond info BATON_LOG_LEVEL=info
+run_wrk "$(base_url)/leader" bench/wrk/leader.lua
+info_rps=$R_RPS info_p50=$R_P50 info_p99=$R_P99
+info_rss_kb=$(peak_rss_kb "$batond_pid")
+stop_batond
+row "POST /leader, BATON_LOG_LEVEL=info" "$info_rps" "$info_p50" "$info_p99" "POST /leader, warn (above)" \
+    "$leader_rps" "$leader_p50" "$leader_p99" "" "" "cost of access logging"
+
+# ---------------------------------------------------------------- 6. etcd
+etcd_rss_kb=""
+if [ -z "$etcd_note" ]; then
+    log "etcd (data on tmpfs) and its v3 JSON gateway"
+    etcd_dir=$(mktemp -d /dev/shm/baton-bench-etcd.XXXXXX 2>/dev/null || mktemp -d "$work/etcd.XXXXXX")
+    cport=$(free_port)
+    pport=$(free_port)
+    (exec etcd --name bench --data-dir "$etcd_dir/data" --listen-client-urls "http://127.0.0.1:$cport" \
+        --advertise-client-urls "http://127.0.0.1:$cport" --listen-peer-urls "http://127.0.0.1:$pport" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$pport" --initial-cluster "bench=http://127.0.0.1:$pport" \
+        --logger zap --log-level error) >"$work/etcd.log" 2>&1 &
+    etcd_pid=$!
+    for i in $(seq 1 100); do
+        curl -fs "http://127.0.0.1:$cport/health" 2>/dev/null | grep -q '"health":"true"' && break
+        [ "$i" -eq 100 ] && die "etcd did not become healthy"
+        sleep 0.1
+    done
+    etcd_lease=$(curl -fs -X POST "http://127.0.0.1:$cport/v3/lease/grant" -d '{"TTL":3600}' | sed -nE 's/.*"ID":"?([0-9]+)"?.*/\1/p')
+    [ -n "$etcd_lease" ] || die "etcd lease grant failed"
+    holder64=$(printf %s bench-holder | base64)
+    puts=""
+    for t in $(seq 0 $((wrk_threads - 1))); do
+        for i in $(seq 1 32); do
+            puts+="${puts:+,}{\"requestPut\":{\"key\":\"$(printf 'bench-%d-%d' "$t" "$i" | base64)\",\"value\":\"$holder64\",\"lease\":\"$etcd_lease\"}}"
+        done
+    done
+    curl -fs -X POST "http://127.0.0.1:$cport/v3/kv/txn" -d "{\"success\":[$puts]}" >/dev/null || die "etcd set-up failed"
+    export BENCH_ETCD_LEASE=$etcd_lease
+    log "etcd /v3/kv/txn compare-and-put with a lease, $conns connections"
+    run_wrk "http://127.0.0.1:$cport/v3/kv/txn" bench/wrk/etcd.lua
+    etcd_note_row=$R_NOTE
+    case "$R_EXTRA" in *"failed=0"*) ;; *) etcd_note_row="${etcd_note_row:+$etcd_note_row; }$R_EXTRA" ;; esac
+    row "POST /leader (renew)" "$leader_rps" "$leader_p50" "$leader_p99" "etcd 3.4 gateway /v3/kv/txn" \
+        "$R_RPS" "$R_P50" "$R_P99" 5 "" "$etcd_note_row"
+    etcd_rss_kb=$(peak_rss_kb "$etcd_pid")
+    kill -TERM "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+    etcd_pid=""
+fi
+
+# ---------------------------------------------------------------- 7. start-up
+log "start-up to first served request (5 starts)"
+startup_port=$(free_port)
+startup=$(BATON_LISTEN="127.0.0.1:$startup_port" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$db_url" \
+    BATON_API_TOKENS="$api_token" BATON_LOG_LEVEL=warn BENCH_STARTUP_LOG="$work/startup.log" \
+    python3 bench/startup.py "$bin" 5)
+startup_ms=$(field median_ms "$startup")
+startup_max=$(field max_ms "$startup")
+redis_rss_kb=$(peak_rss_kb "$REDIS_PID")
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+elapsed=$(( $(date +%s) - bench_start ))
+
+# ---------------------------------------------------------------- report
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
+peak_kb=$(printf '%s\n' "$main_rss_kb" "$uncached_rss_kb" "$info_rss_kb" | sort -n | tail -n 1)
+verdict() { if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; then echo PASS; else echo MISS; fi; }
+
+echo
+echo "Baton benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $conns connections, ${duration}s per measurement after ${warmup}s warm-up"
+echo "batond $(git describe --always --dirty 2>/dev/null || echo unknown), release, static Swift runtime; load average ${load_before} before, ${load_after} after"
+echo
+echo "| Measurement | Baton req/s | p50 ms | p99 ms | Baseline | Baseline req/s | p50 ms | p99 ms | Ratio | Target | Result |"
+echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "| Resource | Baton | Beside it | Target | Result |"
+echo "|---|---:|---|---|---|"
+echo "| Peak RSS under load (VmHWM) | $(mb "$peak_kb") | redis-server $(mb "$redis_rss_kb")${etcd_rss_kb:+, etcd $(mb "$etcd_rss_kb")} | ≤ 32 MB | $(verdict "$peak_kb" 32769) |"
+echo "| Start-up to first served request (median of 5, max) | ${startup_ms} ms (max ${startup_max}) | | < 200 ms | $(verdict "$startup_ms" 200) |"
+echo "| Binary size, stripped, static Swift runtime | $(mb $((size_bytes / 1024))) | unstripped $(mb $((unstripped_bytes / 1024))) | | |"
+echo
+echo "Stretch target POST /leader ≥ 0.5x raw Redis: $stretch"
+echo "Note: $same_script"
+[ -n "$etcd_note" ] && echo "Note: $etcd_note"
+echo "POST /leader latency: wrk measures each request; redis-benchmark reports per-command latency."
+echo "Claim+complete rows count pairs (two HTTP requests, or two EVALSHA steps); latencies are per request or step."
+echo "Measured in ${elapsed}s."
