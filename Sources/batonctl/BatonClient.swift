@@ -16,9 +16,13 @@ enum BatonError: Error, CustomStringConvertible {
     /// Baton answered, but refused the request (400, 401, 404, 413) or answered
     /// something batonctl does not understand.
     case rejected(status: Int, detail: String)
+    /// A 409 whose body batonctl could not read (a `reason` newer than its copy of the
+    /// contract, say): Baton said no, so it is handled like any other 409.
+    case conflict(String)
 
     var description: String {
         switch self {
+        case .conflict(let why): return "Baton said no (HTTP 409): \(why)"
         case .unavailable(let why): return "Baton unavailable: \(why)"
         case .rejected(let status, let detail): return "Baton refused the request (HTTP \(status)): \(detail)"
         }
@@ -187,6 +191,9 @@ struct BatonClient: Sendable {
                 if status >= 500 {
                     throw BatonError.unavailable("HTTP \(status)")
                 }
+                if status == 409 {
+                    throw BatonError.conflict(conflictSummary(error.operationID))
+                }
                 throw BatonError.rejected(status: status, detail: "could not read the answer: \(Self.describe(error.underlyingError))")
             }
             throw BatonError.unavailable(Self.describe(error.underlyingError))
@@ -195,6 +202,16 @@ struct BatonClient: Sendable {
         } catch {
             throw BatonError.unavailable(Self.describe(error))
         }
+    }
+
+    /// "reason recovering, holder jellyfin-1" from the raw body of an unreadable 409.
+    func conflictSummary(_ operationID: String) -> String {
+        guard let object = rawJSON(operationID) as? [String: Any] else { return "unreadable answer" }
+        var parts: [String] = []
+        for key in ["reason", "holder", "detail"] {
+            if let value = object[key] as? String { parts.append("\(key) \(value)") }
+        }
+        return parts.isEmpty ? "unreadable answer" : parts.joined(separator: ", ")
     }
 
     static func describe(_ error: any Error) -> String {

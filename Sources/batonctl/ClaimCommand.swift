@@ -52,6 +52,10 @@ extension ClaimOptions {
             case .runLocally: return .runLocally
             case .retry, .giveUp: throw ExitCode(Exit.unavailable)
             }
+        } catch BatonError.conflict(let why) {
+            breaker.recordSuccess()
+            Log.info("not running \(what): \(why) (exit \(policy.skippedExit))")
+            throw ExitCode(policy.skippedExit)
         } catch let error as BatonError {
             Log.info("\(error)")
             throw ExitCode(Exit.error)
@@ -71,14 +75,20 @@ extension ClaimOptions {
 
     static func explain(_ c: Schemas.ClaimState) -> String {
         let by = c.holder.map { " by \($0)" } ?? ""
-        switch c.reason {
-        case .held:
+        // By raw value: newer contracts add reasons (a switch over the generated enum would
+        // stop compiling, or stop being exhaustive, when the spec grows).
+        switch c.reason?.rawValue {
+        case "held":
             return "already running\(by) (run \(c.run_id ?? "?"), claim expires in \(Format.duration(ms: c.expires_in_ms)))"
-        case .slot_done:
+        case "slot_done":
             return "this slot already ran\(by)"
-        case .recently_completed:
+        case "recently_completed":
             return "completed recently\(by) (claimed \(Format.ago(c.claimed_at)), kept for another \(Format.duration(ms: c.expires_in_ms)))"
-        case ._empty, nil:
+        case "recovering":
+            return "Baton is recovering from lost Redis data and grants no claim until earlier ones have run out"
+        case let other?:
+            return "refused (\(other))"
+        case nil:
             return "not claimed"
         }
     }
@@ -96,6 +106,8 @@ extension ClaimOptions {
                     if let other = c.holder, c.run_id != runId { return .lost("now held by \(other), run \(c.run_id ?? "?")") }
                     return .lost("the claim expired")
                 }
+            } catch BatonError.conflict(let why) {
+                return .lost(why)
             } catch let error as BatonError {
                 return .failed(error.description)
             } catch {

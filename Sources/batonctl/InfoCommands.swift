@@ -5,6 +5,9 @@ import Foundation
 func reading<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
+    } catch BatonError.conflict(let why) {
+        Log.info("Baton said no (HTTP 409): \(why)")
+        throw ExitCode(Exit.skipped)
     } catch let error as BatonError {
         Log.info("\(error)")
         throw ExitCode(error.isUnavailable ? Exit.unavailable : Exit.error)
@@ -165,11 +168,8 @@ enum StatusView {
     }
 
     static func breaker(_ state: Schemas.BreakerState) -> String {
-        switch state {
-        case .closed: return "closed"
-        case .open: return "OPEN"
-        case .half_open: return "HALF-OPEN"
-        }
+        // Open states in capitals: they are what someone paged at 3 a.m. looks for.
+        state == .closed ? "closed" : state.rawValue.replacingOccurrences(of: "_", with: "-").uppercased()
     }
 
     static func failures(_ consecutive: Int, _ total: Int64, _ opened: Int64) -> String {
@@ -181,12 +181,14 @@ enum StatusView {
         let who = c.holder ?? "?"
         let slot = c.slot.map { " slot \($0)" } ?? ""
         let token = c.fencing_token.map { " token \($0)" } ?? ""
-        switch c.state {
-        case .running:
+        switch c.state?.rawValue {
+        case "running":
             return "running on \(who)\(slot)\(token), \(Format.duration(ms: c.expires_in_ms)) left"
-        case .completed:
+        case "completed":
             return "done by \(who)\(slot), kept \(Format.duration(ms: c.expires_in_ms))"
-        case ._empty, nil:
+        case let other?:
+            return "\(other): \(who)\(slot)"
+        case nil:
             return "\(who)\(slot)"
         }
     }

@@ -101,6 +101,15 @@ struct LockCommand: AsyncParsableCommand {
                     answer = try await client.acquire(lease: lease, holder: holder, ttlMs: Int(ttlMs))
                 } catch BatonError.unavailable(let why) {
                     if try await unavailable(why, breaker: breaker, client: client, holder: holder, timing: timing) { continue }
+                } catch BatonError.conflict(let why) {
+                    breaker.recordSuccess()
+                    if wait {
+                        if !announcedWait { Log.info("\(what) is not available (\(why)); waiting"); announcedWait = true }
+                        try? await Task.sleep(for: .milliseconds(min(timing.renewEveryMs, 2000)))
+                        continue
+                    }
+                    Log.info("\(what) is not available (\(why)); not leader, skipping (exit \(policy.skippedExit))")
+                    throw ExitCode(policy.skippedExit)
                 } catch let error as BatonError {
                     Log.info("\(error)")
                     throw ExitCode(Exit.error)
@@ -123,7 +132,13 @@ struct LockCommand: AsyncParsableCommand {
                 Log.info("\(why); skipping (exit \(policy.skippedExit))")
                 throw ExitCode(policy.skippedExit)
             case .conflict(let s):
-                let why = "\(what) is held by \(s.holder ?? "?") (token \(s.fencing_token.map(String.init) ?? "-"), expires in \(Format.duration(ms: s.expires_in_ms)))"
+                var why = "\(what) is held by \(s.holder ?? "?") (token \(s.fencing_token.map(String.init) ?? "-"), expires in \(Format.duration(ms: s.expires_in_ms)))"
+                if s.holder == nil, let raw = client.rawJSON("acquireLeadership") as? [String: Any],
+                   let reason = raw["reason"] as? String {
+                    why = reason == "recovering"
+                        ? "\(what) is not granted: Baton is recovering from lost Redis data until earlier tenures have run out"
+                        : "\(what) is not granted (\(reason))"
+                }
                 if wait {
                     if !announcedWait { Log.info("\(why); waiting"); announcedWait = true }
                     try? await Task.sleep(for: .milliseconds(Self.pollMs(s, timing)))
@@ -204,6 +219,8 @@ struct LockCommand: AsyncParsableCommand {
                     if let other = s.holder { return .lost("now held by \(other), token \(s.fencing_token.map(String.init) ?? "-")") }
                     return .lost("it expired")
                 }
+            } catch BatonError.conflict(let why) {
+                return .lost(why)
             } catch let error as BatonError {
                 return .failed(error.description)
             } catch {

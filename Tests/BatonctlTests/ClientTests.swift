@@ -184,3 +184,33 @@ let leaseJSON = """
         #expect(c.current == nil)
     }
 }
+
+@Suite struct ForwardCompatibilityTests {
+    @Test func aConflictWithAnUnknownReasonIsStillAConflict() async throws {
+        // A `reason` newer than this copy of the contract: the generated type cannot decode
+        // it, but Baton said 409, so batonctl must treat it as a refusal (skip), not an error.
+        let body = """
+        {"task":"t","claimed":false,"reason":"some_future_reason","run_id":null,"holder":null,"slot":null,\
+        "fencing_token":null,"claimed_at":null,"lock_at_most_ms":null,"lock_at_least_ms":null,"expires_in_ms":null,\
+        "state":null,"mode":"normal"}
+        """
+        let client = try BatonClient(baseURL: "http://baton:8080", token: nil,
+                                     transport: CannedTransport(status: 409, body: body, extraHeaders: [HTTPField.Name("Retry-After")!: "3"]))
+        await #expect {
+            _ = try await client.claim(task: "t", holder: "h", slot: nil, atMostMs: nil, atLeastMs: nil)
+        } throws: { error in
+            guard case BatonError.conflict(let why) = error else { return false }
+            return why == "reason some_future_reason"
+        }
+    }
+
+    @Test func unknownKeysAreIgnored() async throws {
+        let body = leaseJSON.replacingOccurrences(of: #""mode":"normal""#, with: #""mode":"normal","reason":null,"new_key":1"#)
+        let client = try BatonClient(baseURL: "http://baton:8080", token: nil, transport: CannedTransport(body: body))
+        guard case .ok(let state) = try await client.acquire(lease: "l", holder: "h", ttlMs: nil) else {
+            Issue.record("expected ok")
+            return
+        }
+        #expect(state.fencing_token == 42)
+    }
+}

@@ -327,7 +327,9 @@ if [ "$status" = 409 ] || ! json_true claimed || [ -z "$run_id" ]; then
         held) why="already running${holder_now:+ on $holder_now}" ;;
         slot_done) why="this slot already ran${holder_now:+ on $holder_now}" ;;
         recently_completed) why="completed recently${holder_now:+ on $holder_now}" ;;
-        *) why="not claimed" ;;
+        recovering) why="Baton is recovering from lost Redis data and grants no claim until earlier ones have run out" ;;
+        '') why="not claimed" ;;
+        *) why="refused ($(json_str reason))" ;;
     esac
     say "not running $what: $why (exit $skipped_exit)"
     exit "$skipped_exit"

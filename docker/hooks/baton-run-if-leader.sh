@@ -300,7 +300,13 @@ holder_now=$(json_str holder)
 token=$(json_num fencing_token)
 mode=$(json_str mode)
 if [ "$status" = 409 ]; then
-    say "lease $lease is held by $holder_now (token ${token:--}); not leader, skipping (exit $skipped_exit)"
+    if [ -n "$holder_now" ]; then
+        say "lease $lease is held by $holder_now (token ${token:--}); not leader, skipping (exit $skipped_exit)"
+    elif [ "$(json_str reason)" = recovering ]; then
+        say "lease $lease is not granted: Baton is recovering from lost Redis data until earlier tenures have run out; skipping (exit $skipped_exit)"
+    else
+        say "lease $lease is not granted ($(json_str reason)); skipping (exit $skipped_exit)"
+    fi
     exit "$skipped_exit"
 fi
 if ! json_true leader; then
