@@ -37,7 +37,7 @@ import Testing
         let own = try s.client.post("/lease/renew", #"{"lease":"scheduler","holder":"pod-a","ttl_ms":5000,"fencing_token":1}"#)
         #expect(own.status == 200 && own["leader"] as? Bool == true && own["ttl_ms"] as? Int == 5_000)
         let stale = try s.client.post("/lease/renew", #"{"lease":"scheduler","holder":"pod-a","fencing_token":7}"#)
-        #expect(stale.status == 409)
+        #expect(stale.status == 409 && stale["leader"] as? Bool == false, "another tenure, even under the same name: \(stale)")
     }
 
     @Test func expiryHandsTheLeaseOverWithALargerFencingToken() throws {

@@ -56,9 +56,10 @@ import Testing
         _ = e.acquire(lease, holder: a, ttlMs: 1_000)
         _ = e.release(lease, holder: a, fencingToken: nil)
         _ = e.acquire(lease, holder: a, ttlMs: 1_000)  // a new tenure, token 2
-        guard case .conflict = e.renew(lease, holder: a, ttlMs: 1_000, fencingToken: FencingToken(1)) else {
+        guard case .conflict(let stale) = e.renew(lease, holder: a, ttlMs: 1_000, fencingToken: FencingToken(1)) else {
             Issue.record("stale tenure renewed"); return
         }
+        #expect(!stale.leader && stale.holder == a)
         guard case .ok = e.renew(lease, holder: a, ttlMs: 1_000, fencingToken: FencingToken(2)) else { Issue.record("current tenure refused"); return }
     }
 

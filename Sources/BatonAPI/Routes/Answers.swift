@@ -23,7 +23,7 @@ func answer<V>(_ decision: Decision<V>, _ render: (V) -> JSONValue) -> HTTPRespo
 
 func redisUnavailable(_ error: BackendError?, _ retryAfterMs: Int) -> Problem {
     let detail = error.map { "Redis did not answer (\($0.kind.rawValue)); retry later" }
-        ?? "Redis is unreachable (circuit breaker open) and the failure policy is deny; retry later"
+        ?? "Redis is unreachable (circuit breaker open); no degraded answer applies here (a read, or policy deny); retry later"
     return .unavailable("Redis", retryAfterMs: retryAfterMs, detail: detail)
 }
 

@@ -57,7 +57,8 @@ public struct LeaderElection: Sendable {
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
         case .success(.notHeld(let current)):
-            return .conflict(LeaseView(lease: lease, tenure: current, caller: holder))
+            // No `caller`: even under the caller's name, the current tenure is not the caller's.
+            return .conflict(LeaseView(lease: lease, tenure: current, caller: nil))
         case .failure(let error, let opened):
             return fallback(error, opened: opened, policy: policy) { degraded(lease, holder, ttlMs, acquired: false) }
         case .rejected:
@@ -80,7 +81,7 @@ public struct LeaderElection: Sendable {
         case .success(.vacant):
             return .ok(Release(released: false, view: LeaseView(lease: lease, tenure: nil, caller: holder)))
         case .success(.heldByOther(let tenure)):
-            return .conflict(Release(released: false, view: LeaseView(lease: lease, tenure: tenure, caller: holder)))
+            return .conflict(Release(released: false, view: LeaseView(lease: lease, tenure: tenure, caller: nil)))
         case .failure(let error, let opened):
             return fallback(error, opened: opened, policy: policy) { degradedRelease(lease, holder) }
         case .rejected:
