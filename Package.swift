@@ -42,6 +42,10 @@ let package = Package(
             .plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator"),
         ]),
 
+        // libFuzzer target over request decoding: chaos/fuzz.sh builds it with -sanitize=fuzzer;
+        // a plain build makes the corpus replay tool that the chaos tests run.
+        .executableTarget(name: "BatonFuzz", dependencies: ["BatonAPI"], path: "Fuzz/BatonFuzz"),
+
         // Fakes and process helpers shared by the test targets.
         .target(name: "BatonTestSupport", dependencies: ["BatonCore"], path: "Tests/BatonTestSupport"),
         .testTarget(name: "BatonUnitTests", dependencies: ["BatonCore", "BatonHTTP", "BatonAPI", "BatonTestSupport"]),
