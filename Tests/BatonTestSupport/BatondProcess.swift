@@ -5,8 +5,8 @@ import Foundation
 public final class BatondProcess: @unchecked Sendable {
     // @unchecked: `process` is mutated only by start/stop, which one test calls sequentially.
     public static let token = "test-token-0123456789abcdef"
-    public let port: Int
-    public let environment: [String: String]
+    public private(set) var port: Int
+    public private(set) var environment: [String: String]
     public let logPath: String
     private var process: Subprocess?
     private var exitStatus: Int32?
@@ -25,7 +25,17 @@ public final class BatondProcess: @unchecked Sendable {
         env["BATON_THREADS"] = "4"
         for (k, v) in extra { env[k] = v }
         environment = env
-        try start()
+        // A port found free can be taken before batond binds it: try a few when the
+        // caller did not ask for a specific one.
+        for attempt in 1...3 {
+            do {
+                try start()
+                return
+            } catch where attempt < 3 && port == nil && self.log.contains("cannot listen") {
+                self.port = TestEnvironment.freePort()
+                environment["BATON_LISTEN"] = "127.0.0.1:\(self.port)"
+            }
+        }
     }
 
     deinit {
@@ -51,7 +61,7 @@ public final class BatondProcess: @unchecked Sendable {
     public func start() throws {
         process = try Subprocess.spawn(TestEnvironment.batond, [], environment: environment, outputPath: logPath)
         let client = HTTPClient(port: port, timeoutSeconds: 2)
-        for _ in 0..<200 {
+        for _ in 0..<400 {
             if !isRunning { throw TestSetupError("batond exited at start-up: \(self.log)") }
             if let r = try? client.get("/healthz", auth: false), r.status == 200 { return }
             usleep(25_000)

@@ -5,7 +5,7 @@ import Foundation
 public final class RedisProcess: @unchecked Sendable {
     // @unchecked: `process` is mutated only by start/kill, which one test calls sequentially;
     // no two threads use one RedisProcess at the same time.
-    public let port: Int
+    public private(set) var port: Int
     public let directory: String
     public let appendOnly: Bool
     private var process: Subprocess?
@@ -15,7 +15,16 @@ public final class RedisProcess: @unchecked Sendable {
         directory = NSTemporaryDirectory() + "baton-redis-\(port)-\(UUID().uuidString.prefix(8))"
         self.appendOnly = appendOnly
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try start()
+        // A port found free can be taken (by an outgoing connection, say) before
+        // redis-server binds it: try a few.
+        for attempt in 1...3 {
+            do {
+                try start()
+                return
+            } catch where attempt < 3 {
+                port = TestEnvironment.freePort()
+            }
+        }
     }
 
     deinit {
@@ -30,8 +39,12 @@ public final class RedisProcess: @unchecked Sendable {
             "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
             "--appendonly", appendOnly ? "yes" : "no", "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
         ])
-        for _ in 0..<200 {
+        for _ in 0..<400 {
             if ping() { return }
+            if let p = process, p.poll() != nil {
+                process = nil
+                throw TestSetupError("redis-server exited at start-up on port \(port)")
+            }
             usleep(25_000)
         }
         throw TestSetupError("redis-server did not start on port \(port)")
