@@ -135,6 +135,13 @@ public struct JSONParser {
         let start = i
         // Fast path: no escapes.
         while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
+            // The whole string: made straight from the input, without a copy.
+            let end = i
+            i += 1
+            guard let s = Self.utf8String(bytes[start..<end]) else { throw fail("invalid UTF-8 in string") }
+            return s
+        }
         out.append(contentsOf: bytes[start..<i])
         while true {
             guard i < bytes.count else { throw fail("unterminated string") }
@@ -173,8 +180,16 @@ public struct JSONParser {
                 throw fail("invalid escape")
             }
         }
-        guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
+        guard let s = Self.utf8String(out[...]) else { throw fail("invalid UTF-8 in string") }
         return s
+    }
+
+    /// The string these bytes encode; nil when they are not valid UTF-8. ASCII (the usual
+    /// case) is valid by construction and skips the validation.
+    private static func utf8String(_ utf8: ArraySlice<UInt8>) -> String? {
+        utf8.withUnsafeBufferPointer { buf in
+            buf.allSatisfy({ $0 < 0x80 }) ? String(decoding: buf, as: UTF8.self) : String(validating: buf, as: UTF8.self)
+        }
     }
 
     private mutating func hex4() throws(Error) -> UInt32 {
