@@ -12,7 +12,9 @@ public struct HTTPResponse: Sendable {
 
     /// A JSON answer.
     public static func json(_ status: Int, _ value: JSONValue, headers: [(String, String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: value.encoded())
+        var all = [("Content-Type", "application/json")]
+        if !headers.isEmpty { all.append(contentsOf: headers) }
+        return HTTPResponse(status: status, headers: all, body: value.encoded())
     }
 
     /// A plain-text answer.

@@ -180,7 +180,8 @@ private func collect(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, 
 }
 
 private struct CollectedValues {
-    var headers: [String: String] = [:]
+    // Room for a typical request's headers up front: no rehashing while collecting.
+    var headers: [String: String] = Dictionary(minimumCapacity: 12)
     var query: [(String, String)] = []
 }
 
@@ -188,7 +189,7 @@ private func collectHeader(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKin
                            _ value: UnsafePointer<CChar>?) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
     let values = cls.assumingMemoryBound(to: CollectedValues.self)
-    let name = String(cString: key).lowercased()
+    let name = lowercasedName(key)
     if values.pointee.headers[name] == nil { values.pointee.headers[name] = value.map { String(cString: $0) } ?? "" }
     return MHD_Result.YES
 }
@@ -211,13 +212,19 @@ private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ re
         MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
     }
     guard let r = made else { return MHD_Result.NO }
-    for (name, value) in response.headers { _ = baton_mhd_add_header(r, name, value) }
-    _ = baton_mhd_add_header(r, "X-Request-Id", request.requestId)
-    if close { _ = baton_mhd_add_header(r, "Connection", "close") }
+    for (name, value) in response.headers { addHeader(r, name, value) }
+    addHeader(r, "X-Request-Id", request.requestId)
+    if close { addHeader(r, "Connection", "close") }
     let result = MHD_queue_response(connection, UInt32(response.status), r)
     MHD_destroy_response(r)
     server.observer?.served(request, response, durationNs: monotonicNs() - pending.startNs)
     return result
+}
+
+/// `withCString` rather than passing the Strings to C directly: the implicit conversion
+/// copies a short string (most header names and values) into a new heap array.
+private func addHeader(_ response: OpaquePointer, _ name: String, _ value: String) {
+    name.withCString { n in value.withCString { v in _ = baton_mhd_add_header(response, n, v) } }
 }
 
 /// Request ids from clients are echoed only when short and plain (they go into logs).
@@ -227,9 +234,35 @@ private func isSafeRequestId(_ s: String) -> Bool {
     }
 }
 
+/// A header name in lower case, as `String(cString:).lowercased()` gives it; ASCII names
+/// (all of them, in practice) are converted in one pass with one allocation at most.
+private func lowercasedName(_ key: UnsafePointer<CChar>) -> String {
+    let count = strlen(key)
+    let raw = UnsafeRawPointer(key).assumingMemoryBound(to: UInt8.self)
+    for i in 0..<count where raw[i] >= 0x80 { return String(cString: key).lowercased() }
+    return String(unsafeUninitializedCapacity: count) { buf in
+        for i in 0..<count {
+            let b = raw[i]
+            buf[i] = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
+        }
+        return count
+    }
+}
+
+/// Request ids are 64 random-looking bits as 16 hex digits: SplitMix64 over a counter that
+/// starts at a random seed. Distinct for 2^64 requests, and no getrandom(2) per request.
+private let requestIdCounter = Atomic<UInt64>({ var g = SystemRandomNumberGenerator(); return g.next() }())
+
 private func newRequestId() -> String {
-    var g = SystemRandomNumberGenerator()
-    let v = g.next() as UInt64
-    let s = String(v, radix: 16)
-    return String(repeating: "0", count: 16 - s.count) + s
+    var z = requestIdCounter.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    z ^= z >> 31
+    return String(unsafeUninitializedCapacity: 16) { buf in
+        for i in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: z >> UInt64(60 - 4 * i)) & 0xF
+            buf[i] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble  // 0-9, a-f
+        }
+        return 16
+    }
 }
