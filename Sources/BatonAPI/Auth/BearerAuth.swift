@@ -18,13 +18,41 @@ public struct BearerAuth: Sendable {
         guard let header = request.header("authorization") else {
             return .unauthorized("missing Authorization: Bearer <token> header")
         }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+        guard let candidate = Self.bearerCredential(header) else {
             return .unauthorized("Authorization header must use the Bearer scheme")
         }
-        let candidate = parts[1].trimmingCharacters(in: " \t")
         guard tokens.contains(candidate) else { return .unauthorized("bearer token is not valid") }
         return nil
+    }
+
+    private static let bearerBytes = Array("bearer".utf8)
+
+    /// What follows `Bearer` (any case) after the first run of spaces, trimmed of spaces and
+    /// tabs; nil when the header does not have that form.
+    static func bearerCredential(_ header: String) -> String? {
+        var header = header
+        // ASCII (every real header): a byte scan, which for ASCII is exactly the split below.
+        if let fast = header.withUTF8({ b -> String?? in
+            guard b.allSatisfy({ $0 < 0x80 }) else { return .none }
+            let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+            var i = 0
+            while i < b.count && b[i] == space { i += 1 }
+            let schemeStart = i
+            while i < b.count && b[i] != space { i += 1 }
+            // A scheme, one space, and something after it (else split gives fewer than 2 parts).
+            guard i > schemeStart, i + 1 < b.count else { return .some(nil) }
+            guard i - schemeStart == bearerBytes.count,
+                  zip(b[schemeStart..<i], bearerBytes).allSatisfy({ ($0 | 0x20) == $1 }) else { return .some(nil) }
+            var lo = i + 1, hi = b.count
+            while lo < hi && (b[lo] == space || b[lo] == tab) { lo += 1 }
+            while hi > lo && (b[hi - 1] == space || b[hi - 1] == tab) { hi -= 1 }
+            return .some(String(decoding: UnsafeBufferPointer(rebasing: b[lo..<hi]), as: UTF8.self))
+        }) {
+            return fast
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: " \t")
     }
 }
 

@@ -5,6 +5,11 @@ import BatonHTTP
 struct LeaderRoutes {
     let services: Services
 
+    // The fields each body may have, built once rather than on every request.
+    private static let acquireFields: Set<String> = ["lease", "holder", "ttl_ms", "on_backend_failure"]
+    private static let renewFields: Set<String> = ["lease", "holder", "ttl_ms", "fencing_token", "on_backend_failure"]
+    private static let releaseFields: Set<String> = ["lease", "holder", "fencing_token", "on_backend_failure"]
+
     func register(_ r: inout Router) {
         r.add("POST", "/leader") { req, _ in handle { () throws(Problem) in try acquire(req) } }
         r.add("GET", "/leader") { req, _ in handle { () throws(Problem) in try state(req) } }
@@ -15,7 +20,7 @@ struct LeaderRoutes {
     }
 
     private func acquire(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let body = try BodyReader(req.body, allowed: ["lease", "holder", "ttl_ms", "on_backend_failure"])
+        let body = try BodyReader(req.body, allowed: Self.acquireFields)
         let lease = try body.lease(), holder = try body.holder()
         let ttl = try body.int("ttl_ms", in: Limits.leaseTTL) ?? services.defaults.leaseTTLMs
         return answer(services.election.acquire(lease, holder: holder, ttlMs: ttl, policy: try body.policy())) { $0.json }
@@ -33,7 +38,7 @@ struct LeaderRoutes {
     }
 
     private func renew(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let body = try BodyReader(req.body, allowed: ["lease", "holder", "ttl_ms", "fencing_token", "on_backend_failure"])
+        let body = try BodyReader(req.body, allowed: Self.renewFields)
         let lease = try body.lease(), holder = try body.holder()
         let ttl = try body.int("ttl_ms", in: Limits.leaseTTL) ?? services.defaults.leaseTTLMs
         let decision = services.election.renew(lease, holder: holder, ttlMs: ttl, fencingToken: try body.fencingToken(), policy: try body.policy())
@@ -41,7 +46,7 @@ struct LeaderRoutes {
     }
 
     private func release(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let body = try BodyReader(req.body, allowed: ["lease", "holder", "fencing_token", "on_backend_failure"])
+        let body = try BodyReader(req.body, allowed: Self.releaseFields)
         let lease = try body.lease(), holder = try body.holder()
         let decision = services.election.release(lease, holder: holder, fencingToken: try body.fencingToken(), policy: try body.policy())
         return answer(decision) { $0.json }

@@ -48,6 +48,8 @@ struct SessionRoutes {
 
     /// Header values may not carry control characters (response splitting).
     private func headerSafe(_ s: String) -> String {
-        String(s.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
+        // Control characters are single UTF-8 bytes, so a value without such bytes is kept as is.
+        guard s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return s }
+        return String(s.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
     }
 }

@@ -5,6 +5,11 @@ import BatonHTTP
 struct TaskRoutes {
     let services: Services
 
+    // The fields each body may have, built once rather than on every request.
+    private static let claimFields: Set<String> = ["task", "holder", "slot", "lock_at_most_ms", "lock_at_least_ms", "on_backend_failure"]
+    private static let extendFields: Set<String> = ["task", "run_id", "holder", "lock_at_most_ms", "on_backend_failure"]
+    private static let completeFields: Set<String> = ["task", "run_id", "holder", "status", "detail", "on_backend_failure"]
+
     func register(_ r: inout Router) {
         r.add("POST", "/tasks/claim") { req, _ in handle { () throws(Problem) in try claim(req) } }
         r.add("POST", "/tasks/extend") { req, _ in handle { () throws(Problem) in try extend(req) } }
@@ -14,7 +19,7 @@ struct TaskRoutes {
     }
 
     private func claim(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let body = try BodyReader(req.body, allowed: ["task", "holder", "slot", "lock_at_most_ms", "lock_at_least_ms", "on_backend_failure"])
+        let body = try BodyReader(req.body, allowed: Self.claimFields)
         let task = try body.task(), holder = try body.holder(), slot = try body.slot()
         let most = try body.int("lock_at_most_ms", in: Limits.lockAtMost) ?? services.defaults.lockAtMostMs
         let least = try body.int("lock_at_least_ms", in: Limits.lockAtLeast) ?? min(services.defaults.lockAtLeastMs, most)
@@ -26,14 +31,14 @@ struct TaskRoutes {
     }
 
     private func extend(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let body = try BodyReader(req.body, allowed: ["task", "run_id", "holder", "lock_at_most_ms", "on_backend_failure"])
+        let body = try BodyReader(req.body, allowed: Self.extendFields)
         let task = try body.task(), runId = try body.runId(), holder = try body.holder()
         let most = try body.int("lock_at_most_ms", in: Limits.lockAtMost) ?? services.defaults.lockAtMostMs
         return answer(services.tasks.extend(task, runId: runId, holder: holder, lockAtMostMs: most, policy: try body.policy())) { $0.json }
     }
 
     private func complete(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let body = try BodyReader(req.body, allowed: ["task", "run_id", "holder", "status", "detail", "on_backend_failure"])
+        let body = try BodyReader(req.body, allowed: Self.completeFields)
         let task = try body.task(), runId = try body.runId(), holder = try body.holder(), status = try body.runStatus()
         let detail = try body.string("detail")
         if let d = detail, d.utf8.count > Limits.detailBytes {

@@ -19,9 +19,9 @@ public struct TokenExtractor: Sendable {
 
     public func token(in request: HTTPRequest, bodyToken: String?) -> String? {
         if let t = nonEmpty(bodyToken) { return t }
-        if let h = request.header("authorization"), let t = nonEmpty(Self.parseAuthorization(h, legacy: legacy)?["token"]) { return t }
+        if let h = request.header("authorization"), let t = nonEmpty(Self.authorizationToken(h, legacy: legacy)) { return t }
         if legacy {
-            if let h = request.header("x-emby-authorization"), let t = nonEmpty(Self.parseAuthorization(h, legacy: true)?["token"]) { return t }
+            if let h = request.header("x-emby-authorization"), let t = nonEmpty(Self.authorizationToken(h, legacy: true)) { return t }
             if let t = nonEmpty(request.header("x-emby-token")) { return t }
             if let t = nonEmpty(request.header("x-mediabrowser-token")) { return t }
         }
@@ -59,6 +59,62 @@ public struct TokenExtractor: Sendable {
             result[key] = formDecoded(value)
         }
         return result
+    }
+
+    /// `parseAuthorization(header, legacy:)?["token"]` without building the dictionary. An
+    /// ASCII header (every real one) is scanned byte by byte, which for ASCII is exactly what
+    /// the Character-based parse does; anything else takes that parse.
+    static func authorizationToken(_ header: String, legacy: Bool) -> String? {
+        var header = header
+        if let fast = header.withUTF8({ b -> String?? in
+            guard b.allSatisfy({ $0 < 0x80 }) else { return .none }
+            return .some(asciiAuthorizationToken(b, legacy: legacy))
+        }) {
+            return fast
+        }
+        return parseAuthorization(header, legacy: legacy)?["token"]
+    }
+
+    private static let mediaBrowser = Array("mediabrowser".utf8), emby = Array("emby".utf8), tokenKey = Array("token".utf8)
+
+    private static func asciiAuthorizationToken(_ b: UnsafeBufferPointer<UInt8>, legacy: Bool) -> String? {
+        let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), quote = UInt8(ascii: "\""), comma = UInt8(ascii: ",")
+        func blank(_ c: UInt8) -> Bool { c == space || c == tab }
+        func equalsLowercased(_ r: Range<Int>, _ word: [UInt8]) -> Bool {
+            r.count == word.count && zip(b[r], word).allSatisfy { c, w in (c >= 0x41 && c <= 0x5A ? c + 0x20 : c) == w }
+        }
+        var i = 0
+        while i < b.count && blank(b[i]) { i += 1 }
+        let schemeStart = i
+        while i < b.count && !blank(b[i]) { i += 1 }
+        guard i < b.count else { return nil }  // no blank after the scheme
+        guard equalsLowercased(schemeStart..<i, mediaBrowser) || (legacy && equalsLowercased(schemeStart..<i, emby)) else { return nil }
+        // The parts between commas outside quotes; the first whose key is `token` wins.
+        func token(in part: Range<Int>) -> String? {
+            guard let eq = part.first(where: { b[$0] == UInt8(ascii: "=") }) else { return nil }
+            var kLo = part.lowerBound, kHi = eq
+            while kLo < kHi && blank(b[kLo]) { kLo += 1 }
+            while kHi > kLo && blank(b[kHi - 1]) { kHi -= 1 }
+            guard equalsLowercased(kLo..<kHi, tokenKey) else { return nil }
+            var vLo = eq + 1, vHi = part.upperBound
+            while vLo < vHi && blank(b[vLo]) { vLo += 1 }
+            while vHi > vLo && blank(b[vHi - 1]) { vHi -= 1 }
+            if vLo < vHi && b[vLo] == quote { vLo += 1 }
+            if vLo < vHi && b[vHi - 1] == quote { vHi -= 1 }
+            let value = String(decoding: UnsafeBufferPointer(rebasing: b[vLo..<vHi]), as: UTF8.self)
+            let plain = !b[vLo..<vHi].contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
+            return plain ? value : formDecoded(value[...])
+        }
+        var quoted = false
+        var start = i
+        for j in i..<b.count {
+            if b[j] == quote { quoted.toggle() }
+            if b[j] == comma && !quoted {
+                if let t = token(in: start..<j) { return t }
+                start = j + 1
+            }
+        }
+        return token(in: start..<b.count)
     }
 
     /// Splits on commas that are not inside double quotes.
