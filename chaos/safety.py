@@ -194,7 +194,6 @@ class FaultInjector(threading.Thread):
         self.rng = random.Random(seed)
         self.persist = "aof"
         self.staledir = staledir
-        self.have_snapshot = False
         self.counts = Counter()
 
     def run(self):
@@ -203,15 +202,7 @@ class FaultInjector(threading.Thread):
             if not plan:
                 plan = list(self.kinds)
                 self.rng.shuffle(plan)
-            kind = plan.pop()
-            if kind == "stale" and not self.have_snapshot:
-                kind = "aof"
-            self.inject(kind)
-            if "stale" in self.kinds and self.persist == "aof" and not self.stop.is_set():
-                # A replica that stops receiving writes a little later: later faults restore it.
-                self.stop.wait(self.rng.uniform(0.5, 1.5))
-                self.redis.snapshot_to(self.staledir)
-                self.have_snapshot = True
+            self.inject(plan.pop())
 
     def inject(self, kind):
         self.counts[kind] += 1
@@ -223,6 +214,15 @@ class FaultInjector(threading.Thread):
             self.redis.resume()
             self.rec.add({"k": "fault_end", "kind": kind, "up": time.monotonic(), "data": "kept"})
             return
+        if kind == "stale":
+            # A failover to a replica that lags: it has the data as of a moment ago, and
+            # misses the writes (renewals, new tenures) acknowledged since.
+            if self.persist != "aof":
+                self.redis.kill()
+                self.redis.start("aof")
+            self.redis.snapshot_to(self.staledir)
+            self.stop.wait(self.rng.uniform(0.05, 1.0))
+            t0 = time.monotonic()
         self.redis.kill()
         self.rec.add({"k": "fault", "kind": kind, "down": t0})
         # Amnesia is most dangerous when Redis is back before the old leases ran out.

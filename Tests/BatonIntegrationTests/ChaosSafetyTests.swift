@@ -1,0 +1,50 @@
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// The short versions of the chaos tools (chaos/README.md): the safety checker against a
+/// live batond while Redis is killed, hung and restarted with and without its data, the
+/// hostile-client checks, and a replay of the fuzz corpus with random mutations. The long
+/// versions run with `make chaos`.
+@Suite(.serialized) struct ChaosSafetyTests {
+    /// Runs a chaos tool; its output is attached to the failure.
+    func chaos(_ args: [String]) throws -> (Int32, String) {
+        let script = TestEnvironment.root + "/chaos/" + args[0]
+        var env = ProcessInfo.processInfo.environment
+        env["BATON_ROOT"] = TestEnvironment.root
+        env["BATON_TEST_BATOND"] = TestEnvironment.batond
+        env["PYTHONUNBUFFERED"] = "1"
+        let r = try TestEnvironment.run("/usr/bin/env", ["python3", script] + args.dropFirst(), environment: env)
+        return (r.status, r.output)
+    }
+
+    @Test func theCheckerFindsPlantedViolations() throws {
+        let (status, output) = try chaos(["safety.py", "self-test"])
+        #expect(status == 0, "\(output)")
+    }
+
+    /// About 40 s: 8 holders, Redis SIGKILLed and restarted with its AOF, restarted empty
+    /// (amnesia), and hung with SIGSTOP, every few seconds; then the history is checked.
+    @Test func oneLeaderAtATimeWhileRedisIsKilledHungAndWiped() throws {
+        guard TestEnvironment.postgresURL != nil else { throw TestSetupError("BATON_TEST_DATABASE_URL is not set: run ./scripts/test") }
+        let (status, output) = try chaos(["safety.py", "run", "--duration", "40", "--holders", "8", "--faults", "aof,none,pause"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("violations=0"), "\(output)")
+        #expect(output.contains("aof/kept") && output.contains("/lost"), "both kinds of restart should have happened: \(output)")
+    }
+
+    @Test func hostileClientsDoNotStopOthersBeingServed() throws {
+        guard TestEnvironment.postgresURL != nil else { throw TestSetupError("BATON_TEST_DATABASE_URL is not set: run ./scripts/test") }
+        let (status, output) = try chaos(["hostile.py", "--short"])
+        #expect(status == 0, "\(output)")
+    }
+
+    /// The committed fuzz corpus and 300 random mutations of each input through the
+    /// request decoders (the libFuzzer build of the same target runs in `make chaos`).
+    @Test func fuzzCorpusReplays() throws {
+        let replay = URL(fileURLWithPath: TestEnvironment.batond).deletingLastPathComponent().appendingPathComponent("BatonFuzz").path
+        let seed = String(UInt32.random(in: 1...UInt32.max))
+        let r = try TestEnvironment.run(replay, ["--mutate", "300", "--seed", seed, TestEnvironment.root + "/Fuzz/corpus"])
+        #expect(r.status == 0 && r.output.contains("no failure"), "seed \(seed): \(r.output)")
+    }
+}
