@@ -314,15 +314,18 @@ class Client:
 class Stack:
     """Redis + a fresh database + batond, in one temporary folder."""
 
-    def __init__(self, extra=None, keep=False, binary=None):
+    def __init__(self, extra=None, keep=False, binary=None, replicas=1):
         self.dir = tempfile.mkdtemp(prefix="baton-chaos-")
         os.chmod(self.dir, 0o755)
         self.keep = keep
         self.redis = Redis(os.path.join(self.dir, "redis"))
         self.redis.start("aof")
         self.pg = Postgres()
-        self.batond = Batond(self.redis.url, self.pg.url, self.dir, extra=extra, binary=binary)
-        self.batond.start()
+        # Several replicas share one Redis and one database, as behind a Kubernetes Service.
+        self.batonds = [Batond(self.redis.url, self.pg.url, self.dir, extra=extra, binary=binary) for _ in range(replicas)]
+        for b in self.batonds:
+            b.start()
+        self.batond = self.batonds[0]
         self._old = {}
         for s in (signal.SIGTERM, signal.SIGINT):
             self._old[s] = signal.signal(s, self._on_signal)
@@ -335,13 +338,14 @@ class Stack:
     def port(self):
         return self.batond.port
 
-    def status(self):
-        return http_get(self.port, "/status")[1] or {}
+    def status(self, replica=0):
+        return http_get(self.batonds[replica].port, "/status")[1] or {}
 
     def close(self):
         try:
-            if self.batond.proc is not None:
-                self.batond.stop(signal.SIGTERM, timeout=15)
+            for b in self.batonds:
+                if b.proc is not None:
+                    b.stop(signal.SIGTERM, timeout=15)
         finally:
             self.redis.close()
             self.pg.close(drop=not self.keep)

@@ -49,9 +49,9 @@ class Recorder:
             return list(self.items)
 
 
-def record_answer(rec, holder, op, res, req, answer):
+def record_answer(rec, holder, op, res, req, answer, replica=0):
     status, headers, body, sent, received = answer
-    item = {"k": "op", "h": holder, "op": op, "res": res, "s": sent, "r": received, "st": status}
+    item = {"k": "op", "h": holder, "op": op, "res": res, "s": sent, "r": received, "st": status, "rep": replica}
     if status is None:
         item["err"] = headers.get("error") if isinstance(headers, dict) else "error"
     else:
@@ -71,10 +71,12 @@ def record_answer(rec, holder, op, res, req, answer):
 class Holder(threading.Thread):
     """A simulated replica: takes leases and runs tasks, sometimes stalls past its TTL."""
 
-    def __init__(self, index, port, rec, stop, seed, pause_prob):
+    def __init__(self, index, ports, rec, stop, seed, pause_prob):
         super().__init__(name="holder-%d" % index, daemon=True)
         self.name_ = "pod-%d" % index
-        self.client = harness.Client(port, timeout=5.0)
+        self.ports = ports
+        self.replica = index % len(ports)
+        self.client = harness.Client(ports[self.replica], timeout=5.0)
         self.rec = rec
         self.stop = stop
         self.rng = random.Random(seed)
@@ -84,7 +86,14 @@ class Holder(threading.Thread):
     def call(self, op, path, res, body):
         answer = self.client.post(path, body)
         self.ops += 1
-        return record_answer(self.rec, self.name_, op, res, body, answer)
+        return record_answer(self.rec, self.name_, op, res, body, answer, self.replica)
+
+    def maybe_switch(self):
+        """With several replicas, a new connection may land on another one (a Service)."""
+        if len(self.ports) > 1 and self.rng.random() < 0.15:
+            self.client.close()
+            self.replica = self.rng.randrange(len(self.ports))
+            self.client = harness.Client(self.ports[self.replica], timeout=5.0)
 
     def backoff(self, item):
         st = item["st"]
@@ -100,6 +109,7 @@ class Holder(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
+            self.maybe_switch()
             if self.rng.random() < 0.55:
                 self.lease_session()
             else:
@@ -167,8 +177,9 @@ class Holder(threading.Thread):
 
 
 class StatusMonitor(threading.Thread):
-    def __init__(self, port, rec, stop, period=0.1):
+    def __init__(self, port, rec, stop, period=0.1, replica=0):
         super().__init__(name="status", daemon=True)
+        self.replica = replica
         self.client = harness.Client(port, timeout=3.0)
         self.rec, self.stop, self.period = rec, stop, period
 
@@ -177,7 +188,7 @@ class StatusMonitor(threading.Thread):
             st, _, body, s, r = self.client.get("/status")
             if st == 200 and isinstance(body, dict):
                 redis = body.get("backends", {}).get("redis", {})
-                self.rec.add({"k": "status", "s": s, "r": r, "breaker": redis.get("breaker"),
+                self.rec.add({"k": "status", "rep": self.replica, "s": s, "r": r, "breaker": redis.get("breaker"),
                               "total_failures": redis.get("total_failures"), "times_opened": redis.get("times_opened"),
                               "pending": body.get("outbox", {}).get("pending")})
             self.stop.wait(self.period)
@@ -292,16 +303,16 @@ def check_history(items, breaker_threshold=3, cooldown_s=1.0, pg=None):
         up = next((e["up"] for e in ends if e["up"] >= f["down"]), float("inf"))
         outages.append((f["down"], up + 2 * cooldown_s + 0.5, f))
 
-    def failures_at(t, after=False):
-        """total_failures from /status: the last sample before t, or the first after t."""
+    def failures_at(t, after=False, replica=0):
+        """total_failures from a replica's /status: the last sample before t, or the first after t."""
         if after:
             for s in statuses:
-                if s["s"] >= t and s.get("total_failures") is not None:
+                if s.get("rep", 0) == replica and s["s"] >= t and s.get("total_failures") is not None:
                     return s["total_failures"]
             return None
         best = 0
         for s in statuses:
-            if s["r"] <= t and s.get("total_failures") is not None:
+            if s.get("rep", 0) == replica and s["r"] <= t and s.get("total_failures") is not None:
                 best = s["total_failures"]
         return best
 
@@ -434,8 +445,8 @@ def check_history(items, breaker_threshold=3, cooldown_s=1.0, pg=None):
     lookback = 2 * cooldown_s + 1.5
     outside = 0
     for o in degraded:
-        before = failures_at(o["s"] - lookback)
-        after = failures_at(o["r"], after=True)
+        before = failures_at(o["s"] - lookback, replica=o.get("rep", 0))
+        after = failures_at(o["r"], after=True, replica=o.get("rep", 0))
         in_outage = any(o["r"] >= a and o["s"] <= b for a, b, _ in outages)
         if after is None:
             after = before if not in_outage else before + breaker_threshold  # no sample after: judged by the outage alone
@@ -551,7 +562,7 @@ def print_report(rep, out=sys.stdout):
 
 def run(args):
     extra = {"BATON_LOG_LEVEL": "warn"}
-    stack = harness.Stack(extra=extra, keep=args.keep)
+    stack = harness.Stack(extra=extra, keep=args.keep, replicas=args.replicas)
     rec = Recorder()
     stop = threading.Event()
     rep = None
@@ -560,11 +571,13 @@ def run(args):
         seed = args.seed if args.seed is not None else random.randrange(1 << 30)
         print("seed %d" % seed, flush=True)
         kinds = [k for k in args.faults.split(",") if k]
-        holders = [Holder(i, stack.port, rec, stop, seed + i, args.pause_prob) for i in range(args.holders)]
-        monitor = StatusMonitor(stack.port, rec, stop)
+        ports = [b.port for b in stack.batonds]
+        holders = [Holder(i, ports, rec, stop, seed + i, args.pause_prob) for i in range(args.holders)]
+        monitors = [StatusMonitor(p, rec, stop, replica=n) for n, p in enumerate(ports)]
         faults = FaultInjector(stack.redis, rec, stop, kinds, (args.fault_min, args.fault_max), seed ^ 0x5F5F,
                                os.path.join(stack.dir, "stale")) if kinds else None
-        monitor.start()
+        for m in monitors:
+            m.start()
         for h in holders:
             h.start()
         if faults:
@@ -583,7 +596,7 @@ def run(args):
             if args.max_duration and elapsed >= args.max_duration:
                 print("stopping at --max-duration with %d ops" % n, flush=True)
                 break
-            if not stack.batond.alive():
+            if not all(b.alive() for b in stack.batonds):
                 print("batond died", flush=True)
                 break
         stop.set()
@@ -591,13 +604,15 @@ def run(args):
             h.join(15)
         if faults:
             faults.join(30)
-        monitor.join(5)
-        alive = stack.batond.alive()
+        for m in monitors:
+            m.join(5)
+        alive = all(b.alive() for b in stack.batonds)
         stack.redis.resume()
         if stack.redis.proc is None:
             stack.redis.start("aof")
         # Let the outbox drain into PostgreSQL.
-        drained = harness.wait_until(lambda: stack.status().get("outbox", {}).get("pending") == 0, 60, step=0.2)
+        drained = harness.wait_until(lambda: all(stack.status(n).get("outbox", {}).get("pending") == 0
+                                                 for n in range(len(stack.batonds))), 60, step=0.2)
         items = rec.snapshot()
         pg = read_pg(stack.pg)
         rep = check_history(items, pg=pg)
@@ -610,16 +625,17 @@ def run(args):
         threads = int(stack.batond.env.get("BATON_THREADS", "4"))
         rep.figures["redis_clients_after"] = redis_clients
         rep.figures["pg_backends_after"] = pg_backends
-        if redis_clients > threads + 4:
+        if redis_clients > len(stack.batonds) * (threads + 4):
             rep.violation("redis_connections_leaked", "%d Redis clients for %d threads" % (redis_clients, threads))
-        if pg_backends > threads + 4:
+        if pg_backends > len(stack.batonds) * (threads + 4):
             rep.violation("pg_connections_leaked", "%d PostgreSQL sessions for %d threads" % (pg_backends, threads))
         log = stack.batond.log()
         if '"level":"error"' in log and "history" not in log:
             rep.notes.append("batond logged errors: " + "\n".join(l for l in log.splitlines() if '"level":"error"' in l)[:2000])
-        code = stack.batond.stop()
-        if code != 0:
-            rep.violation("unclean_exit", "batond exited %s on SIGTERM" % code)
+        for b in stack.batonds:
+            code = b.stop()
+            if code != 0:
+                rep.violation("unclean_exit", "batond exited %s on SIGTERM" % code)
         rep.figures["duration_s"] = round(time.monotonic() - started, 1)
         if args.history:
             with open(args.history, "w") as f:
@@ -727,6 +743,7 @@ def main():
     r.add_argument("--min-ops", type=int, default=0, help="operations to run at least")
     r.add_argument("--max-duration", type=float, default=0, help="stop here even if --min-ops is not reached")
     r.add_argument("--holders", type=int, default=8)
+    r.add_argument("--replicas", type=int, default=1, help="batond replicas sharing Redis and PostgreSQL")
     r.add_argument("--faults", default="aof,none,pause", help="comma list of aof, none, pause, stale ('' for none)")
     r.add_argument("--fault-min", type=float, default=3.0)
     r.add_argument("--fault-max", type=float, default=7.0)
