@@ -48,10 +48,11 @@ public struct Router: Sendable {
         let ascii = path.utf8.allSatisfy { $0 < 0x80 }
         let parts = ascii ? Self.asciiSegments(path) : path.split(separator: "/", omittingEmptySubsequences: true)
         var allowed: [String] = []
-        for route in routes {
-            guard let params = Self.bind(route.segments, parts, ascii: ascii) else { continue }
-            if route.method == method { return .found(route, params) }
-            if !allowed.contains(route.method) { allowed.append(route.method) }
+        // By index: a route is copied (four reference counts) only once its path matched.
+        for i in routes.indices {
+            guard let params = Self.bind(routes[i].segments, parts, ascii: ascii) else { continue }
+            if routes[i].method == method { return .found(routes[i], params) }
+            if !allowed.contains(routes[i].method) { allowed.append(routes[i].method) }
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed)
     }
