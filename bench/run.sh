@@ -332,7 +332,8 @@ verdict() { if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; then e
 
 echo
 echo "Baton benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $conns connections, ${duration}s per measurement after ${warmup}s warm-up"
-echo "batond $(git describe --always --dirty 2>/dev/null || echo unknown), release, static Swift runtime; load average ${load_before} before, ${load_after} after"
+if [ -n "${BENCH_BATOND:-}" ]; then what="batond $BENCH_BATOND"; else what="batond $(git describe --always --dirty 2>/dev/null || echo unknown), release, static Swift runtime"; fi
+echo "$what; load average ${load_before} before, ${load_after} after (other processes compete for the 2 cores when it is above 1)"
 echo
 echo "| Measurement | Baton req/s | p50 ms | p99 ms | Baseline | Baseline req/s | p50 ms | p99 ms | Ratio | Target | Result |"
 echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|"
