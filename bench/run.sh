@@ -191,8 +191,10 @@ row() {
         'BEGIN { if (t == "") { print "–"; exit } ok = (r != "n/a" && r + 0 >= t + 0); if (m != "" && p + 0 >= m + 0) ok = 0; print (ok ? "PASS" : "MISS") }')
     [ -n "$target" ] && goal="≥ ${target}x"
     [ -n "$p99max" ] && goal="$goal, p99 < ${p99max} ms"
-    rows+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | **%sx** | %s | %s |' \
-        "$name" "$rps" "$p50" "$p99" "$bname" "$brps" "$bp50" "$bp99" "$ratio" "$goal" "$verdict${note:+ ($note)}")")
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    rows+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | **%sx** | %s | %s | %s |' \
+        "$name" "$rps" "$p50" "$p99" "$bname" "$brps" "$bp50" "$bp99" "$ratio" "$goal" "$verdict${note:+ ($note)}" "$load")")
     log "$name: $rps/s p50 $p50 ms p99 $p99 ms  vs  $bname: $brps/s p50 $bp50 ms p99 $bp99 ms  = ${ratio}x ($verdict)"
 }
 
@@ -335,8 +337,8 @@ echo "Baton benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $conns connectio
 if [ -n "${BENCH_BATOND:-}" ]; then what="batond $BENCH_BATOND"; else what="batond $(git describe --always --dirty 2>/dev/null || echo unknown), release, static Swift runtime"; fi
 echo "$what; load average ${load_before} before, ${load_after} after (other processes compete for the 2 cores when it is above 1)"
 echo
-echo "| Measurement | Baton req/s | p50 ms | p99 ms | Baseline | Baseline req/s | p50 ms | p99 ms | Ratio | Target | Result |"
-echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|"
+echo "| Measurement | Baton req/s | p50 ms | p99 ms | Baseline | Baseline req/s | p50 ms | p99 ms | Ratio | Target | Result | Load |"
+echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|---:|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "| Resource | Baton | Beside it | Target | Result |"
@@ -350,4 +352,5 @@ echo "Note: $same_script"
 [ -n "$etcd_note" ] && echo "Note: $etcd_note"
 echo "POST /leader latency: wrk measures each request; redis-benchmark reports per-command latency."
 echo "Claim+complete rows count pairs (two HTTP requests, or two EVALSHA steps); latencies are per request or step."
+echo "Load: the 1-minute load average when the row was measured; above 1, other processes shared the 2 cores."
 echo "Measured in ${elapsed}s."
