@@ -46,7 +46,7 @@ execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
 cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 || true)
 printf 'fuzz: executions=%s exec/s=%s %s corpus=%s crashes=%s\n' "${execs:-?}" "${rate:-?}" "${cov:-}" \
-    "$(ls "$work/corpus" | wc -l)" "$(ls "$work/artifacts" | wc -l)"
+    "$(find "$work/corpus" -type f | wc -l)" "$(find "$work/artifacts" -type f | wc -l)"
 if [ "$status" -ne 0 ]; then
     grep -E 'RequestDecodingFuzz|ERROR|Fatal|SUMMARY' "$log" | head -n 20 >&2
     echo "fuzz: FAILED (exit $status); inputs in $work/artifacts" >&2

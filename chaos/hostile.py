@@ -291,7 +291,12 @@ def main():
     args = p.parse_args()
     if args.short:
         args.slow_seconds = 15
-    raise_nofile(args.slow + args.burst + 512)
+    have = raise_nofile(args.slow + args.burst + 512)
+    if have < args.slow + args.burst + 512:
+        # Not enough descriptors for this process: scale the attack down, and say so.
+        scale = max(0.1, (have - 512) / float(args.slow + args.burst))
+        args.slow, args.burst = int(args.slow * scale), int(args.burst * scale)
+        print("note: open-file limit %d: %d slow connections, burst %d" % (have, args.slow, args.burst))
     stack_extra = {"BATON_THREADS": str(args.threads)}
     if args.nofile:
         # batond is started with this soft limit (as under a systemd default of 1024).

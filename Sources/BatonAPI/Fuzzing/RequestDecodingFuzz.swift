@@ -10,7 +10,8 @@ import BatonHTTP
 /// traps (a crash the fuzzer reports) when one does not:
 /// - a parsed document encodes to JSON that parses back to the same value;
 /// - bad input is always a 400 problem, and every problem body is valid JSON;
-/// - header parameters come back with lowercased, non-empty keys.
+/// - header parameters come back with lowercased, non-empty keys, and the fast token
+///   scan agrees with the full `Authorization` parse.
 public enum RequestDecodingFuzz {
     /// The fields each route accepts (as in the route files).
     static let routeFields: [Set<String>] = [
@@ -49,11 +50,13 @@ public enum RequestDecodingFuzz {
         let rest = parts.count > 2 ? Array(parts[2]) : []
 
         for legacy in [false, true] {
-            if let params = TokenExtractor.parseAuthorization(header, legacy: legacy) {
-                for key in params.keys {
-                    check(!key.isEmpty && key == key.lowercased(), "parseAuthorization key \(key.debugDescription)")
-                }
+            let params = TokenExtractor.parseAuthorization(header, legacy: legacy)
+            for key in params?.keys ?? [:].keys {
+                check(!key.isEmpty && key == key.lowercased(), "parseAuthorization key \(key.debugDescription)")
             }
+            // The byte-scanning fast path must find the token the Character-based parse finds.
+            let fast = TokenExtractor.authorizationToken(header, legacy: legacy)
+            check(fast == params?["token"], "authorizationToken \(fast.debugDescription) != parseAuthorization \(params?["token"].debugDescription ?? "nil") for \(header.debugDescription)")
         }
         let pairs = TokenExtractor.queryPairs(ofURI: uri)
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
