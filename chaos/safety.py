@@ -189,7 +189,8 @@ class StatusMonitor(threading.Thread):
             if st == 200 and isinstance(body, dict):
                 redis = body.get("backends", {}).get("redis", {})
                 self.rec.add({"k": "status", "rep": self.replica, "s": s, "r": r, "breaker": redis.get("breaker"),
-                              "total_failures": redis.get("total_failures"), "times_opened": redis.get("times_opened"),
+                              "total_failures": redis.get("total_failures"), "cf": redis.get("consecutive_failures"),
+                              "times_opened": redis.get("times_opened"),
                               "pending": body.get("outbox", {}).get("pending")})
             self.stop.wait(self.period)
 
@@ -439,21 +440,28 @@ def check_history(items, breaker_threshold=3, cooldown_s=1.0, pg=None):
                                   % (res, o["op"], o["h"], tok, is_new, highest, seen_from[1]))
     rep.figures["token_observations"] = sum(len(v) for v in observations.values())
 
-    # 6. Degraded grants only while the breaker is open: batond must have counted at least
-    #    `threshold` Redis failures shortly before the grant (the breaker stays open for at
-    #    most two cooldowns after Redis is back: one failed probe, one that succeeds).
-    lookback = 2 * cooldown_s + 1.5
+    # 6. Degraded grants only while the breaker is open. A breaker goes from closed to open
+    #    only through `threshold` consecutive failures, so between the last /status sample
+    #    that showed it closed (before the grant was sent) and the first sample after the
+    #    answer arrived, batond must have counted that many failures (less those already
+    #    counted as consecutive in the closed sample).
     outside = 0
     for o in degraded:
-        before = failures_at(o["s"] - lookback, replica=o.get("rep", 0))
-        after = failures_at(o["r"], after=True, replica=o.get("rep", 0))
+        rep_ = o.get("rep", 0)
+        closed = None
+        for st in statuses:
+            if st.get("rep", 0) == rep_ and st["r"] <= o["s"] and st.get("breaker") == "closed":
+                closed = st
+        base = closed.get("total_failures", 0) if closed else 0
+        already = (closed.get("cf") or 0) if closed else 0
+        after = failures_at(o["r"], after=True, replica=rep_)
         in_outage = any(o["r"] >= a and o["s"] <= b for a, b, _ in outages)
         if after is None:
-            after = before if not in_outage else before + breaker_threshold  # no sample after: judged by the outage alone
-        if after - before < breaker_threshold:
+            after = base + breaker_threshold if in_outage else base  # no sample after: judged by the outage alone
+        if after - base < breaker_threshold - already:
             kind = "degraded_before_threshold" if in_outage else "degraded_while_healthy"
-            rep.violation(kind, "%s %s by %s at [%.3f, %.3f]: %d Redis failures counted around it%s"
-                          % (o["op"], o["res"], o["h"], o["s"], o["r"], after - before, "" if in_outage else ", no fault injected then"))
+            rep.violation(kind, "%s %s by %s at [%.3f, %.3f]: %d Redis failures counted since the breaker was last seen closed%s"
+                          % (o["op"], o["res"], o["h"], o["s"], o["r"], after - base, "" if in_outage else ", no fault injected then"))
         elif not in_outage:
             outside += 1
     rep.figures["degraded_outside_faults"] = outside
