@@ -52,7 +52,8 @@ ensure_venv() {
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$(( (RANDOM % 20000) + 30000 ))
+        # Below Linux's ephemeral range (32768-60999), which outgoing connections use.
+        p=$(( (RANDOM % 12000) + 20000 ))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0

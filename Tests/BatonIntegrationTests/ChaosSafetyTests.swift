@@ -30,7 +30,9 @@ import Testing
         let (status, output) = try chaos(["safety.py", "run", "--duration", "40", "--holders", "8", "--faults", "aof,none,pause"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("violations=0"), "\(output)")
-        #expect(output.contains("aof/kept") && output.contains("/lost"), "both kinds of restart should have happened: \(output)")
+        // Both kinds of restart happened (an AOF restart may itself lose the last second, so
+        // its outcome is not fixed; a restart without persistence always loses data).
+        #expect(output.contains("aof/") && output.contains("none/lost"), "both kinds of restart should have happened: \(output)")
     }
 
     @Test func hostileClientsDoNotStopOthersBeingServed() throws {
