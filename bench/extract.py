@@ -70,8 +70,9 @@ def task_step() -> str:
     complete = lua_script("Sources/BatonRedis/Scripts/TaskScripts.swift", "task_complete")
     # Function parameters named KEYS and ARGV shadow the globals, so each body runs
     # unchanged with the keys and arguments batond would pass it.
-    return f"""-- KEYS: claim key, meta key. ARGV: holder, run_id. Claim arguments as batond passes them
--- (lock_at_most 1 h, lock_at_least 0, fencing floor 0, no slot, recovery window 0).
+    return f"""-- KEYS: claim key, meta key. ARGV: holder, run_id, the server's run id. Claim arguments
+-- as batond passes them (lock_at_most 1 h, lock_at_least 0, fencing floor 0, no slot,
+-- recovery and carried windows 0).
 local function claim(KEYS, ARGV)
 {claim}
 end
@@ -80,9 +81,9 @@ local function complete(KEYS, ARGV)
 end
 local cur = redis.call('HMGET', KEYS[1], 'run_id', 'state')
 if cur[1] and cur[2] == 'running' then
-  return complete({{KEYS[1]}}, {{cur[1], ARGV[1], 'succeeded', '2592000000'}})
+  return complete({{KEYS[1], KEYS[2]}}, {{cur[1], ARGV[1], 'succeeded', '2592000000', ARGV[3]}})
 end
-return claim({{KEYS[1], KEYS[2]}}, {{ARGV[1], ARGV[2], '3600000', '0', '0', '', '0'}})
+return claim({{KEYS[1], KEYS[2]}}, {{ARGV[1], ARGV[2], '3600000', '0', '0', '', '0', '0', ARGV[3]}})
 """
 
 

@@ -218,9 +218,13 @@ fi
 [ "$(redis_cli SCRIPT LOAD "$(cat "$work/lease-acquire.lua")")" = "$lease_sha" ] || die "SCRIPT LOAD of the acquire script failed"
 task_sha=$(redis_cli SCRIPT LOAD "$(cat "$work/task-step.lua")")
 [[ "$task_sha" =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD of the task step script failed: $task_sha"
+# The scripts take the server's run id as their last argument, as batond passes it (a
+# different one would make every call settle the key as if Redis had changed).
+run_id=$(redis_cli INFO server | tr -d '\r' | awk -F: '$1 == "run_id" { print $2 }')
+[[ "$run_id" =~ ^[0-9a-f]{40}$ ]] || die "no run_id in INFO server: $run_id"
 log "redis-benchmark EVALSHA lease_acquire (renew path), $conns clients"
 run_redis_benchmark -r 32 EVALSHA "$lease_sha" 2 'baton:lease:{rb-__rand_int__}' 'baton:lease:{rb-__rand_int__}:meta' \
-    bench-holder 30000 0 0
+    bench-holder 30000 0 0 0 "$run_id"
 redis_lease_rps=$R_RPS redis_lease_p50=$R_P50 redis_lease_p99=$R_P99
 row "POST /leader (renew)" "$leader_rps" "$leader_p50" "$leader_p99" "redis-benchmark EVALSHA acquire" \
     "$redis_lease_rps" "$redis_lease_p50" "$redis_lease_p99" 0.35 5 "$leader_note"
@@ -234,7 +238,7 @@ task_p50=$R_P50 task_p99=$R_P99 task_note=$R_NOTE task_extra=$R_EXTRA
 case "$task_extra" in *"refused=0"*) ;; *) task_note="${task_note:+$task_note; }$task_extra" ;; esac
 log "redis-benchmark EVALSHA task claim/complete step, $conns clients"
 run_redis_benchmark -r 10000 EVALSHA "$task_sha" 2 'baton:task:{rb-__rand_int__}:claim' 'baton:task:{rb-__rand_int__}:meta' \
-    bench-holder 0b5e3e0c-8f1a-4d8e-9a35-2f7c1e6d4b90
+    bench-holder 0b5e3e0c-8f1a-4d8e-9a35-2f7c1e6d4b90 "$run_id"
 redis_task_pairs=$(awk -v r="$R_RPS" 'BEGIN { printf "%.0f", r / 2 }')
 row "claim+complete pairs/s" "$task_pairs" "$task_p50" "$task_p99" "redis-benchmark EVALSHA claim/complete step" \
     "$redis_task_pairs" "$R_P50" "$R_P99" "" "" "$task_note"

@@ -36,6 +36,15 @@ final class Application: Sendable {
         // Tokens never go backwards and a Redis that lost its data gets a recovery window:
         // the floor remembers what this process granted and reads the durable history once.
         let floor = DurableFencingFloor(history: history, breaker: pgBreaker)
+        // A restart or a failover of Redis may have lost, or never seen, the latest grants:
+        // the scripts void what the new server holds (see FencingLua), and this process
+        // carries what it granted into it, so no new tenure overlaps one still believed.
+        redis.server.onChange { old, new in
+            floor.storeChanged()
+            metrics.redisServerChanged()
+            Log.current.warn("redis server changed (restart or failover): earlier tenures and claims end; new ones wait until they have run out",
+                             ["previous_run_id": .string(String(old.prefix(12))), "run_id": .string(String(new.prefix(12)))])
+        }
         let services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                      history: outbox, fencingFloor: floor, events: metrics),

@@ -22,6 +22,9 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         var taskCounters: [TaskName: Int64] = [:]
         var doneSlots: Set<String> = []
         var recoverUntil: [String: Int64] = [:]
+        /// Which "server" last handed out a token for each resource (the scripts' `epoch`).
+        var epochs: [String: Int] = [:]
+        var server = 1
         var failing = false
         var calls = 0
     }
@@ -46,10 +49,70 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
     public func amnesia() {
         state.withLock { s in
             let failing = s.failing
+            let server = s.server
             s = State()
             s.failing = failing
+            s.server = server + 1
         }
     }
+
+    /// Becomes another server with the same data, like a restart from an AOF.
+    public func changeServer() {
+        state.withLock { $0.server += 1 }
+    }
+
+    private let snapshotState = Mutex<State?>(nil)
+
+    /// Keeps a copy of the data as it is now (for ``failoverToSnapshot()``).
+    public func snapshot() {
+        let copy = state.withLock { $0 }
+        snapshotState.withLock { $0 = copy }
+    }
+
+    /// Becomes another server holding the data of the last ``snapshot()``, like a failover
+    /// to a replica that missed every write since.
+    public func failoverToSnapshot() {
+        guard let copy = snapshotState.withLock({ $0 }) else { return }
+        state.withLock { s in
+            let server = s.server
+            s = copy
+            s.server = server + 1
+        }
+    }
+
+    /// Holds off new grants for `window` ms from `now` (keeps the later end).
+    private static func holdOff(_ s: inout State, _ key: String, _ now: Int64, _ window: Int) {
+        guard window > 0 else { return }
+        s.recoverUntil[key] = max(s.recoverUntil[key] ?? 0, now + Int64(window))
+    }
+
+    /// The scripts' `settle`: true when the resource's data is from another server (void
+    /// what was found); its counter then jumps to the clock in µs.
+    private static func settle(_ s: inout State, _ key: String, _ counter: inout Int64, _ g: Guardrails, _ now: Int64) -> Bool {
+        holdOff(&s, key, now, g.carriedWindowMs)
+        guard s.epochs[key] != s.server else { return false }
+        counter = max(counter, g.floor, now * 1000)
+        s.epochs[key] = s.server
+        holdOff(&s, key, now, g.recoveryWindowMs)
+        return true
+    }
+
+    /// The scripts' `next_token`.
+    private static func nextToken(_ s: inout State, _ key: String, _ counter: inout Int64, _ g: Guardrails, _ now: Int64) -> (token: Int64?, waitMs: Int) {
+        if let until = s.recoverUntil[key], now < until { return (nil, Int(until - now)) }
+        counter += 1
+        if counter <= g.floor {
+            counter = g.floor
+            if g.recoveryWindowMs > 0 {
+                holdOff(&s, key, now, g.recoveryWindowMs)
+                return (nil, g.recoveryWindowMs)
+            }
+            counter += 1
+        }
+        return (counter, 0)
+    }
+
+    private func foreign(_ s: State, _ key: String) -> Bool { s.epochs[key] != s.server }
 
     private func withState<T>(_ body: (inout State, Int64) -> T) throws(BackendError) -> T {
         let now = clock.wallMs()
@@ -69,8 +132,13 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                ttlMs: l.tenure.ttlMs, expiresInMs: Int(l.expiresAt - now))
     }
 
-    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: Guardrails) throws(BackendError) -> AcquireResult {
-        try withState { s, now in
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: () -> Guardrails) throws(BackendError) -> AcquireResult {
+        let g = guardrails()
+        return try withState { s, now in
+            let key = "lease:\(lease.value)"
+            var counter = s.leaseCounters[lease] ?? 0
+            if Self.settle(&s, key, &counter, g, now) { s.leases[lease] = nil }
+            s.leaseCounters[lease] = counter
             if var cur = s.leases[lease] {
                 guard cur.tenure.holder == holder else { return .heldByOther(view(cur, now)) }
                 cur.expiresAt = now + Int64(ttlMs)
@@ -79,18 +147,9 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                 s.leases[lease] = cur
                 return .renewed(view(cur, now))
             }
-            let key = "lease:\(lease.value)"
-            if let until = s.recoverUntil[key], now < until { return .recovering(retryAfterMs: Int(until - now)) }
-            var token = (s.leaseCounters[lease] ?? 0) + 1
-            if token <= guardrails.floor {
-                s.leaseCounters[lease] = guardrails.floor
-                if guardrails.recoveryWindowMs > 0 {
-                    s.recoverUntil[key] = now + Int64(guardrails.recoveryWindowMs)
-                    return .recovering(retryAfterMs: guardrails.recoveryWindowMs)
-                }
-                token = guardrails.floor + 1
-            }
-            s.leaseCounters[lease] = token
+            let next = Self.nextToken(&s, key, &counter, g, now)
+            s.leaseCounters[lease] = counter
+            guard let token = next.token else { return .recovering(retryAfterMs: next.waitMs) }
             let previous = s.lastHolders[lease]
             s.lastHolders[lease] = holder
             let l = Lease(tenure: Tenure(holder: holder, fencingToken: FencingToken(token), acquiredAtMs: now, ttlMs: ttlMs,
@@ -100,8 +159,13 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         }
     }
 
-    public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?) throws(BackendError) -> RenewResult {
-        try withState { s, now in
+    public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?,
+                      guardrails: () -> Guardrails) throws(BackendError) -> RenewResult {
+        let g = guardrails()
+        return try withState { s, now in
+            var counter = s.leaseCounters[lease] ?? 0
+            if Self.settle(&s, "lease:\(lease.value)", &counter, g, now) { s.leases[lease] = nil }
+            s.leaseCounters[lease] = counter
             guard var cur = s.leases[lease] else { return .notHeld(nil) }
             guard cur.tenure.holder == holder, fencingToken == nil || fencingToken == cur.tenure.fencingToken else {
                 return .notHeld(view(cur, now))
@@ -116,7 +180,7 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
 
     public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
         try withState { s, now in
-            guard let cur = s.leases[lease] else { return .vacant }
+            guard !foreign(s, "lease:\(lease.value)"), let cur = s.leases[lease] else { return .vacant }
             guard cur.tenure.holder == holder, fencingToken == nil || fencingToken == cur.tenure.fencingToken else {
                 return .heldByOther(view(cur, now))
             }
@@ -126,7 +190,7 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
     }
 
     public func tenure(of lease: LeaseName) throws(BackendError) -> Tenure? {
-        try withState { s, now in s.leases[lease].map { view($0, now) } }
+        try withState { s, now in foreign(s, "lease:\(lease.value)") ? nil : s.leases[lease].map { view($0, now) } }
     }
 
     public func knownLeases() throws(BackendError) -> [LeaseName] {
@@ -139,23 +203,19 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                   lockAtLeastMs: c.claim.lockAtLeastMs, expiresInMs: Int(c.expiresAt - now), state: c.claim.state)
     }
 
-    public func claim(_ r: ClaimRequest, runId: String, guardrails: Guardrails) throws(BackendError) -> ClaimResult {
-        try withState { s, now in
+    public func claim(_ r: ClaimRequest, runId: String, guardrails: () -> Guardrails) throws(BackendError) -> ClaimResult {
+        let g = guardrails()
+        return try withState { s, now in
+            let key = "task:\(r.task.value)"
+            var counter = s.taskCounters[r.task] ?? 0
+            if Self.settle(&s, key, &counter, g, now), s.claims[r.task]?.claim.state == .running { s.claims[r.task] = nil }
+            s.taskCounters[r.task] = counter
             let current = s.claims[r.task].map { claimView($0, now) }
             if let slot = r.slot, s.doneSlots.contains("\(r.task.value)\u{0}\(slot.value)") { return .refused(.slotDone, current: current) }
             if let current { return .refused(current.state == .completed ? .recentlyCompleted : .held, current: current) }
-            let key = "task:\(r.task.value)"
-            if let until = s.recoverUntil[key], now < until { return .recovering(retryAfterMs: Int(until - now)) }
-            var token = (s.taskCounters[r.task] ?? 0) + 1
-            if token <= guardrails.floor {
-                s.taskCounters[r.task] = guardrails.floor
-                if guardrails.recoveryWindowMs > 0 {
-                    s.recoverUntil[key] = now + Int64(guardrails.recoveryWindowMs)
-                    return .recovering(retryAfterMs: guardrails.recoveryWindowMs)
-                }
-                token = guardrails.floor + 1
-            }
-            s.taskCounters[r.task] = token
+            let next = Self.nextToken(&s, key, &counter, g, now)
+            s.taskCounters[r.task] = counter
+            guard let token = next.token else { return .recovering(retryAfterMs: next.waitMs) }
             let c = Claim(claim: TaskClaim(task: r.task, runId: runId, holder: r.holder, slot: r.slot, fencingToken: FencingToken(token),
                                            claimedAtMs: now, lockAtMostMs: r.lockAtMostMs, lockAtLeastMs: r.lockAtLeastMs,
                                            expiresInMs: r.lockAtMostMs, state: .running),
@@ -165,8 +225,13 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         }
     }
 
-    public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int) throws(BackendError) -> ExtendResult {
-        try withState { s, now in
+    public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int,
+                       guardrails: () -> Guardrails) throws(BackendError) -> ExtendResult {
+        let g = guardrails()
+        return try withState { s, now in
+            var counter = s.taskCounters[task] ?? 0
+            if Self.settle(&s, "task:\(task.value)", &counter, g, now), s.claims[task]?.claim.state == .running { s.claims[task] = nil }
+            s.taskCounters[task] = counter
             guard var c = s.claims[task] else { return .lost(nil) }
             guard c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else { return .lost(claimView(c, now)) }
             c.expiresAt = now + Int64(lockAtMostMs)
@@ -180,8 +245,8 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
 
     public func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus) throws(BackendError) -> CompleteResult {
         try withState { s, now in
-            guard var c = s.claims[task], c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else {
-                return .late(current: s.claims[task].map { claimView($0, now) })
+            guard var c = visible(s, task), c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else {
+                return .late(current: visible(s, task).map { claimView($0, now) })
             }
             if status != .cancelled, let slot = c.claim.slot { s.doneSlots.insert("\(task.value)\u{0}\(slot.value)") }
             let keep = c.claim.claimedAtMs + Int64(c.claim.lockAtLeastMs) - now
@@ -195,11 +260,40 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
     }
 
     public func claim(of task: TaskName) throws(BackendError) -> TaskClaim? {
-        try withState { s, now in s.claims[task].map { claimView($0, now) } }
+        try withState { s, now in visible(s, task).map { claimView($0, now) } }
+    }
+
+    /// A running claim from another server is void; a completed one still counts.
+    private func visible(_ s: State, _ task: TaskName) -> Claim? {
+        guard let c = s.claims[task] else { return nil }
+        return c.claim.state == .running && foreign(s, "task:\(task.value)") ? nil : c
     }
 
     public func knownTasks() throws(BackendError) -> [TaskName] {
         try withState { s, _ in Array(s.taskCounters.keys) }
+    }
+}
+
+/// The guardrails as a value, for tests that call a store directly.
+public extension LeaseStore {
+    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: Guardrails) throws(BackendError) -> AcquireResult {
+        try acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: { guardrails })
+    }
+
+    func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?,
+               guardrails: Guardrails = .none) throws(BackendError) -> RenewResult {
+        try renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken, guardrails: { guardrails })
+    }
+}
+
+public extension ClaimStore {
+    func claim(_ request: ClaimRequest, runId: String, guardrails: Guardrails) throws(BackendError) -> ClaimResult {
+        try claim(request, runId: runId, guardrails: { guardrails })
+    }
+
+    func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int,
+                guardrails: Guardrails = .none) throws(BackendError) -> ExtendResult {
+        try extend(task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs, guardrails: { guardrails })
     }
 }
 
@@ -215,4 +309,12 @@ public final class RecordingHistory: HistoryRecorder, HistoryStore {
     }
     public var recorded: [HistoryEvent] { events.withLock { $0 } }
     public func setFailing(_ f: Bool) { failing.withLock { $0 = f } }
+}
+
+public extension Decision {
+    /// The value of a 200 answer, nil otherwise.
+    var value: Value? {
+        if case .ok(let v) = self { return v }
+        return nil
+    }
 }

@@ -63,6 +63,34 @@ public final class RedisProcess: @unchecked Sendable {
         try start()
     }
 
+    private var dumpPath: String { directory + "/dump.rdb" }
+    private var snapshotPath: String { directory + "/snapshot.rdb" }
+
+    /// A restart that keeps the data (SAVE first): a new server process, a new run id.
+    public func restartKeepingData() throws {
+        _ = try cli("SAVE")
+        kill()
+        try start()
+        try? FileManager.default.removeItem(atPath: dumpPath)  // a later restart() forgets again
+    }
+
+    /// Keeps a copy of the data as it is now (for ``failoverToSnapshot()``).
+    public func snapshot() throws {
+        _ = try cli("SAVE")
+        try? FileManager.default.removeItem(atPath: snapshotPath)
+        try FileManager.default.moveItem(atPath: dumpPath, toPath: snapshotPath)
+    }
+
+    /// A failover to a replica that lags: the server comes back with the data of the last
+    /// ``snapshot()``, missing every write since.
+    public func failoverToSnapshot() throws {
+        kill()
+        try? FileManager.default.removeItem(atPath: dumpPath)
+        try FileManager.default.copyItem(atPath: snapshotPath, toPath: dumpPath)
+        try start()
+        try? FileManager.default.removeItem(atPath: dumpPath)
+    }
+
     /// SIGSTOP / SIGCONT: a hung server that keeps its connections open.
     public func pause() { process?.signal(SIGSTOP) }
     public func resume() { process?.signal(SIGCONT) }

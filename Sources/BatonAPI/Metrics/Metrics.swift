@@ -20,6 +20,7 @@ public final class Metrics: CoordinationEvents {
         var degraded: [String: Int] = [:]
         var sessions: [String: Int] = [:]
         var recoveries: [String: Int] = [:]
+        var serverChanges = 0
     }
 
     private let state = Mutex(State())
@@ -59,6 +60,11 @@ public final class Metrics: CoordinationEvents {
                          ["resource": .string(resource.description)])
     }
 
+    /// The Redis server behind the endpoint changed (a restart or a failover).
+    public func redisServerChanged() {
+        state.withLock { $0.serverChanges += 1 }
+    }
+
     /// The exposition text; `breakers` and `outbox` are read at call time.
     func render(breakers: [CircuitBreaker.Snapshot], outbox: HistoryOutbox.Stats, outboxCapacity: Int, version: String) -> String {
         let s = state.withLock { $0 }
@@ -84,6 +90,8 @@ public final class Metrics: CoordinationEvents {
         for kind in ["lease", "task"] { out += "baton_degraded_grants_total{kind=\"\(kind)\"} \(s.degraded[kind] ?? 0)\n" }
         family(&out, "baton_recovery_refusals_total", "counter", "New tenures and claims refused because Redis lost their data (recovery window).")
         for kind in ["lease", "task"] { out += "baton_recovery_refusals_total{kind=\"\(kind)\"} \(s.recoveries[kind] ?? 0)\n" }
+        family(&out, "baton_redis_server_changes_total", "counter", "Times the Redis server behind the endpoint changed (new run_id: a restart or a failover).")
+        out += "baton_redis_server_changes_total \(s.serverChanges)\n"
         family(&out, "baton_session_validations_total", "counter", "Session validations by result.")
         for (k, v) in s.sessions.sorted(by: { $0.key < $1.key }) { out += "baton_session_validations_total{result=\"\(k)\"} \(v)\n" }
 

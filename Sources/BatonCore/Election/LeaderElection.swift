@@ -27,7 +27,7 @@ public struct LeaderElection: Sendable {
 
     /// `POST /leader`: acquire, or renew when the caller already holds the lease.
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
-        let rails = fencingFloor.guardrails(for: .lease(lease))
+        let rails = { fencingFloor.guardrails(for: .lease(lease)) }
         switch breaker.run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) }) {
         case .success(.acquired(let tenure, let previous)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
@@ -52,7 +52,10 @@ public struct LeaderElection: Sendable {
     /// `POST /lease/renew`: extend the caller's tenure. Never starts a new one, so a
     /// holder that lost its lease finds out instead of silently leading again.
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
-        switch breaker.run({ () throws(BackendError) in try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken) }) {
+        let rails = { fencingFloor.guardrails(for: .lease(lease)) }
+        switch breaker.run({ () throws(BackendError) in
+            try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken, guardrails: rails)
+        }) {
         case .success(.renewed(let tenure)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))

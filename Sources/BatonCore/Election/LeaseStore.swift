@@ -3,11 +3,17 @@
 public protocol LeaseStore: Sendable {
     /// Starts a tenure if the lease is vacant, renews it if `holder` already holds it,
     /// or reports the current tenure. A new tenure's fencing token is above
-    /// `guardrails.floor`; if the store's counter is not (it lost data), no tenure starts
-    /// for `guardrails.recoveryWindowMs`.
-    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: Guardrails) throws(BackendError) -> AcquireResult
-    /// Extends the caller's tenure; never starts a new one. With `fencingToken`, only that tenure.
-    func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?) throws(BackendError) -> RenewResult
+    /// `guardrails.floor` and every token handed out before.
+    ///
+    /// `guardrails` is asked once the store knows which server answers. When the lease's
+    /// data is gone or was written by an earlier server (a restart, a failover to a replica
+    /// that may have missed writes), its tenure is void and no tenure starts for
+    /// `recoveryWindowMs`; for `carriedWindowMs` none starts in any case.
+    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: () -> Guardrails) throws(BackendError) -> AcquireResult
+    /// Extends the caller's tenure; never starts a new one. With `fencingToken`, only that
+    /// tenure. A tenure written by an earlier server is void (see ``acquire(_:holder:ttlMs:guardrails:)``).
+    func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?,
+               guardrails: () -> Guardrails) throws(BackendError) -> RenewResult
     /// Ends the caller's tenure at once.
     func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult
     /// The current tenure, or nil when vacant.

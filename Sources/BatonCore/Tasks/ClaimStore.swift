@@ -1,11 +1,13 @@
 /// The arbiter of task claims. Each method is one atomic step in the store.
 public protocol ClaimStore: Sendable {
     /// Claims `request.task` for a new run `runId` unless it is held, recently completed,
-    /// or its slot is done. The new claim's fencing token is above `guardrails.floor`; if
-    /// the store's counter is not (it lost data), no claim for `guardrails.recoveryWindowMs`.
-    func claim(_ request: ClaimRequest, runId: String, guardrails: Guardrails) throws(BackendError) -> ClaimResult
+    /// or its slot is done. The new claim's fencing token is above `guardrails.floor` and
+    /// every token handed out before. A running claim written by an earlier server is void
+    /// and waits out the windows, as for leases (see ``LeaseStore``).
+    func claim(_ request: ClaimRequest, runId: String, guardrails: () -> Guardrails) throws(BackendError) -> ClaimResult
     /// Pushes the running claim's expiry to `lockAtMostMs` from now.
-    func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int) throws(BackendError) -> ExtendResult
+    func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int,
+                guardrails: () -> Guardrails) throws(BackendError) -> ExtendResult
     /// Marks the run finished: keeps the claim until `lock_at_least` has passed and, unless
     /// the run was cancelled, marks its slot done.
     func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus) throws(BackendError) -> CompleteResult

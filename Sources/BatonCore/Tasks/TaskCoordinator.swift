@@ -30,7 +30,7 @@ public struct TaskCoordinator: Sendable {
     /// `POST /tasks/claim`.
     public func claim(_ request: ClaimRequest, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
         let runId = UUID().uuidString.lowercased()
-        let rails = fencingFloor.guardrails(for: .task(request.task))
+        let rails = { fencingFloor.guardrails(for: .task(request.task)) }
         switch breaker.run({ () throws(BackendError) in try store.claim(request, runId: runId, guardrails: rails) }) {
         case .success(.claimed(let claim)):
             fencingFloor.observe(claim.fencingToken, ttlMs: request.lockAtMostMs, for: .task(request.task))
@@ -53,7 +53,10 @@ public struct TaskCoordinator: Sendable {
     /// `POST /tasks/extend`: keep-alive for a long run. Only the current run may extend.
     public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
         let degraded = { ClaimView(degradedExtend: task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }
-        switch breaker.run({ () throws(BackendError) in try store.extend(task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }) {
+        let rails = { fencingFloor.guardrails(for: .task(task)) }
+        switch breaker.run({ () throws(BackendError) in
+            try store.extend(task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs, guardrails: rails)
+        }) {
         case .success(.extended(let claim)):
             fencingFloor.observe(claim.fencingToken, ttlMs: lockAtMostMs, for: .task(task))
             return .ok(ClaimView(task: task, claimed: true, claim: claim))

@@ -11,10 +11,15 @@ import Glibc
 /// Not thread-safe: each worker thread owns one (see ``PerThreadRedis``).
 public final class RedisConnection {
     public let endpoint: RedisEndpoint
+    private let identity: RedisServerIdentity?
     private var context: UnsafeMutablePointer<redisContext>?
+    /// The `run_id` of the server this connection reached ("" when it does not say).
+    public private(set) var serverRunId = ""
 
-    public init(endpoint: RedisEndpoint) {
+    /// - Parameter identity: told the server's run id on every new connection.
+    public init(endpoint: RedisEndpoint, identity: RedisServerIdentity? = nil) {
         self.endpoint = endpoint
+        self.identity = identity
     }
 
     deinit { close() }
@@ -39,17 +44,24 @@ public final class RedisConnection {
     /// is retried once on a fresh one, so a restart does not cost every worker a 503.
     /// Timeouts are not retried: the server may be hung.
     public func command(_ args: [[UInt8]]) throws(BackendError) -> RedisReply {
+        try command { _ in args }
+    }
+
+    /// Runs one command built once the connection is up, from the run id of the server
+    /// it reached: a command that names the server (see ``FencingLua``) then always names
+    /// the one that runs it, even when the first attempt reconnects.
+    public func command(building build: (_ serverRunId: String) -> [[UInt8]]) throws(BackendError) -> RedisReply {
         let reused = context != nil
         do {
-            return try attempt(args)
+            return try attempt(build)
         } catch where reused && error.kind == .io {
-            return try attempt(args)
+            return try attempt(build)
         }
     }
 
-    private func attempt(_ args: [[UInt8]]) throws(BackendError) -> RedisReply {
+    private func attempt(_ build: (String) -> [[UInt8]]) throws(BackendError) -> RedisReply {
         let c = try connected()
-        let reply = try send(c, args)
+        let reply = try send(c, build(serverRunId))
         if case .error(let message) = reply, Self.meansUnavailable(message) {
             throw BackendError(.server, message)
         }
@@ -98,6 +110,11 @@ public final class RedisConnection {
                 close()
                 throw BackendError(.connect, "SELECT failed: \(m.prefix(80))")
             }
+            // INFO may be renamed or forbidden on managed Redis: then the run id is
+            // unknown and only the counter floor guards against a server that forgot.
+            let info = try send(c, [Array("INFO".utf8), Array("server".utf8)])
+            serverRunId = info.string.map(RedisServerIdentity.runId(fromInfo:)) ?? ""
+            identity?.observe(serverRunId)
         } catch {
             close()
             throw error

@@ -1,24 +1,58 @@
-/// Lua shared by the lease and task scripts: the clock, and the next fencing token with
-/// the amnesia guard. Kept in one place so both kinds of resource follow one rule.
+/// Lua shared by the lease and task scripts: the clock, how a resource's data from an
+/// earlier Redis server is settled, and the next fencing token. Kept in one place so both
+/// kinds of resource follow one rule.
+///
+/// Each resource's meta hash records the `run_id` of the server that last handed out one
+/// of its tokens (`epoch`). Baton passes the run id of the server it is talking to; when
+/// they differ — a restart, a failover, or the data is simply gone — what this server holds
+/// about the resource may be behind what was acknowledged (a lagging replica missed a
+/// renewal, or a newer tenure), so:
+/// - the tenure or running claim found here is void;
+/// - the counter jumps to the server's clock in microseconds, above every token handed out
+///   before by any Baton replica without having to know them (tokens are handed out far
+///   slower than one per microsecond, and a new server starts later than the old one's
+///   last grant);
+/// - new grants wait for the recovery window Baton passes (what it knows may still be
+///   believed), kept in `recover_until` so every replica honours it.
 enum FencingLua {
     static let prelude = """
     local function now_ms()
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
-    -- The next fencing token from the meta hash, or nil and the time to wait when Redis
-    -- lost this resource's data. A token at or below the floor (the highest one Baton
-    -- knows was handed out) means the counter went backwards: it is raised to the floor
-    -- and, while an earlier grant may still be believed valid (the window), nothing new
-    -- is granted. `recover_until` lives in Redis so every Baton replica honours it.
+    local function hold_off(meta, now, window)
+      if window <= 0 then return end
+      local until_ms = tonumber(redis.call('HGET', meta, 'recover_until') or '0')
+      if now + window > until_ms then redis.call('HSET', meta, 'recover_until', string.format('%d', now + window)) end
+    end
+    -- True when the meta hash was not written by this server (epoch ~= ''): the caller
+    -- voids what it found. `carried` holds off new grants in any case (see Guardrails).
+    local function settle(meta, epoch, floor, window, carried, now)
+      hold_off(meta, now, carried)
+      if epoch == '' or redis.call('HGET', meta, 'epoch') == epoch then return false end
+      local t = redis.call('TIME')
+      local tok = tonumber(redis.call('HGET', meta, 'token') or '0')
+      local jump = math.max(tok, floor, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+      redis.call('HSET', meta, 'epoch', epoch, 'token', string.format('%d', jump))
+      hold_off(meta, now, window)
+      return true
+    end
+    -- Whether the meta hash is from another server (read-only scripts treat its tenure as void).
+    local function foreign(meta, epoch)
+      return epoch ~= '' and redis.call('HGET', meta, 'epoch') ~= epoch
+    end
+    -- The next fencing token, or nil and the time to wait while recovering. A token at or
+    -- below the floor (the highest one Baton knows was handed out) means the counter went
+    -- backwards without a change of server (its keys were deleted): it is raised to the
+    -- floor and, while an earlier grant may still be believed valid, nothing is granted.
     local function next_token(meta, floor, window, now)
       local until_ms = tonumber(redis.call('HGET', meta, 'recover_until') or '0')
       if now < until_ms then return nil, until_ms - now end
       local tok = redis.call('HINCRBY', meta, 'token', 1)
       if tok <= floor then
-        redis.call('HSET', meta, 'token', floor)
+        redis.call('HSET', meta, 'token', string.format('%d', floor))
         if window > 0 then
-          redis.call('HSET', meta, 'recover_until', now + window)
+          hold_off(meta, now, window)
           return nil, window
         end
         tok = redis.call('HINCRBY', meta, 'token', 1)

@@ -1,21 +1,24 @@
 /// The lease scripts. Keys of one lease share the hash tag `{lease}`:
 /// - `baton:lease:{L}`       hash holder, token, acquired_at, ttl — expires with the tenure (PX)
-/// - `baton:lease:{L}:meta`  hash token (fencing counter), last_holder — never expires
+/// - `baton:lease:{L}:meta`  hash token (fencing counter), epoch (server run id), last_holder,
+///                           recover_until — never expires
 ///
 /// Every script answers `{code, holder, token, acquired_at, ttl, pttl[, previous_holder]}`
 /// (only `{code}` when the lease is vacant). Time comes from Redis (`TIME`), so replicas
-/// with skewed clocks agree.
+/// with skewed clocks agree. The last ARGV of each is the run id of the server Baton is
+/// talking to (see ``FencingLua``).
 enum LeaseScripts {
-    /// ARGV: holder, ttl, fencing floor, recovery window. Codes: 1 acquired, 2 renewed,
-    /// 0 held by another, 3 recovering (`{3, retry_ms}`).
-    ///
-    /// See ``FencingLua`` for the amnesia guard on new tokens.
+    /// ARGV: holder, ttl, fencing floor, recovery window, carried window, run id.
+    /// Codes: 1 acquired, 2 renewed, 0 held by another, 3 recovering (`{3, retry_ms}`).
     static let acquire = LuaScript(name: "lease_acquire", source: FencingLua.prelude + """
     local now = now_ms()
     local ttl = tonumber(ARGV[2])
+    local floor = tonumber(ARGV[3])
+    local window = tonumber(ARGV[4])
+    if settle(KEYS[2], ARGV[6], floor, window, tonumber(ARGV[5]), now) then redis.call('DEL', KEYS[1]) end
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then
-      local tok, wait = next_token(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
+      local tok, wait = next_token(KEYS[2], floor, window, now)
       if not tok then return {3, wait} end
       local prev = redis.call('HGET', KEYS[2], 'last_holder')
       redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
@@ -31,7 +34,11 @@ enum LeaseScripts {
     return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
     """)
 
-    static let renew = LuaScript(name: "lease_renew", source: """
+    /// ARGV: holder, ttl, fencing token ('' for any), fencing floor, recovery window,
+    /// carried window, run id. Codes: 1 renewed, 0 not held.
+    static let renew = LuaScript(name: "lease_renew", source: FencingLua.prelude + """
+    local now = now_ms()
+    if settle(KEYS[2], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now) then redis.call('DEL', KEYS[1]) end
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then return {0} end
     if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
@@ -42,7 +49,10 @@ enum LeaseScripts {
     return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
     """)
 
-    static let release = LuaScript(name: "lease_release", source: """
+    /// ARGV: holder, fencing token ('' for any), run id. Codes: 1 released, 2 vacant, 0 held by another.
+    /// A tenure from an earlier server is void: vacant (the next acquire settles it).
+    static let release = LuaScript(name: "lease_release", source: FencingLua.prelude + """
+    if foreign(KEYS[2], ARGV[3]) then return {2} end
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then return {2} end
     local pttl = redis.call('PTTL', KEYS[1])
@@ -53,7 +63,9 @@ enum LeaseScripts {
     return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}
     """)
 
-    static let state = LuaScript(name: "lease_state", source: """
+    /// ARGV: run id. A tenure from an earlier server is void: vacant.
+    static let state = LuaScript(name: "lease_state", source: FencingLua.prelude + """
+    if foreign(KEYS[2], ARGV[1]) then return {0} end
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then return {0} end
     return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}

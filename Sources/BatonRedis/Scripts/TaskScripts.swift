@@ -1,11 +1,15 @@
 /// The task-claim scripts (ShedLock semantics). Keys of one task share the hash tag `{task}`:
 /// - `baton:task:{T}:claim`        hash run_id, holder, slot, token, claimed_at, at_most, at_least, state;
 ///                                 expires at lock_at_most (running) or lock_at_least (completed)
-/// - `baton:task:{T}:meta`         hash token (fencing counter) — never expires
+/// - `baton:task:{T}:meta`         hash token (fencing counter), epoch (server run id),
+///                                 recover_until — never expires
 /// - `baton:task:{T}:slot:<slot>`  the run id that completed the slot; outlives the claim
 ///
 /// Every script answers `{code, run_id, holder, slot, token, claimed_at, at_most, at_least, state, pttl}`
-/// (only `{code}` when there is no claim to show).
+/// (only `{code}` when there is no claim to show). KEYS[2] is always the meta hash and the
+/// last ARGV the run id of the server Baton is talking to (see ``FencingLua``): a running
+/// claim written by an earlier server is void; a completed one still keeps its task from
+/// running again too soon.
 enum TaskScripts {
     /// Shared prologue: the current claim as a reply tail.
     private static let current = """
@@ -18,20 +22,30 @@ enum TaskScripts {
       if not c then return {code} end
       return {code, c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]}
     end
+    local function void_if_running()
+      if redis.call('HGET', KEYS[1], 'state') == 'running' then redis.call('DEL', KEYS[1]) end
+    end
+    -- The claim as seen by read-only scripts: a running claim from another server is void.
+    local function visible(epoch)
+      local c = current()
+      if c and c[8] == 'running' and foreign(KEYS[2], epoch) then return nil end
+      return c
+    end
 
     """
 
     /// codes: 1 claimed, 2 held, 3 recently completed, 4 slot done, 5 recovering (`{5, retry_ms}`).
-    /// ARGV: holder, run_id, at_most, at_least, fencing floor, slot ('' for none), recovery window.
-    /// See ``FencingLua`` for the amnesia guard on new tokens.
+    /// ARGV: holder, run_id, at_most, at_least, fencing floor, slot ('' for none), recovery window,
+    /// carried window, run id. KEYS[3]: the slot key (with a slot).
     static let claim = LuaScript(name: "task_claim", source: FencingLua.prelude + current + """
+    local now = now_ms()
+    if settle(KEYS[2], ARGV[9], tonumber(ARGV[5]), tonumber(ARGV[7]), tonumber(ARGV[8]), now) then void_if_running() end
     local c = current()
     if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4, c) end
     if c then
       if c[8] == 'completed' then return answer(3, c) end
       return answer(2, c)
     end
-    local now = now_ms()
     local tok, wait = next_token(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[7]), now)
     if not tok then return {5, wait} end
     redis.call('HSET', KEYS[1], 'run_id', ARGV[2], 'holder', ARGV[1], 'slot', ARGV[6], 'token', tok,
@@ -40,8 +54,10 @@ enum TaskScripts {
     return answer(1, current())
     """)
 
-    /// codes: 1 extended, 0 lost. ARGV: run_id, holder, at_most
-    static let extend = LuaScript(name: "task_extend", source: current + """
+    /// codes: 1 extended, 0 lost. ARGV: run_id, holder, at_most, fencing floor, recovery window,
+    /// carried window, run id.
+    static let extend = LuaScript(name: "task_extend", source: FencingLua.prelude + current + """
+    if settle(KEYS[2], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now_ms()) then void_if_running() end
     local c = current()
     if c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running' then
       redis.call('HSET', KEYS[1], 'at_most', ARGV[3])
@@ -51,11 +67,11 @@ enum TaskScripts {
     return answer(0, c)
     """)
 
-    /// codes: 1 completed, 0 late. ARGV: run_id, holder, status, slot-marker ttl ms.
+    /// codes: 1 completed, 0 late. ARGV: run_id, holder, status, slot-marker ttl ms, run id.
     /// The slot key is built here from the claim's own slot; it carries the same hash
     /// tag as KEYS[1], so it lives in the same cluster slot.
     static let complete = LuaScript(name: "task_complete", source: FencingLua.prelude + current + """
-    local c = current()
+    local c = visible(ARGV[5])
     if not (c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running') then return answer(0, c) end
     if ARGV[3] ~= 'cancelled' and c[3] ~= '' then
       redis.call('SET', string.sub(KEYS[1], 1, -6) .. 'slot:' .. c[3], ARGV[1], 'PX', ARGV[4])
@@ -72,7 +88,8 @@ enum TaskScripts {
     return answer(1, c)
     """)
 
-    static let state = LuaScript(name: "task_state", source: current + """
-    return answer(1, current())
+    /// ARGV: run id.
+    static let state = LuaScript(name: "task_state", source: FencingLua.prelude + current + """
+    return answer(1, visible(ARGV[1]))
     """)
 }

@@ -11,12 +11,14 @@ public struct RedisClaimStore: ClaimStore {
         self.slotMemoryMs = slotMemoryMs
     }
 
-    public func claim(_ request: ClaimRequest, runId: String, guardrails: Guardrails) throws(BackendError) -> ClaimResult {
+    public func claim(_ request: ClaimRequest, runId: String, guardrails: () -> Guardrails) throws(BackendError) -> ClaimResult {
         var keys = [RedisKeys.claim(request.task), RedisKeys.taskMeta(request.task)]
         if let slot = request.slot { keys.append(RedisKeys.slot(request.task, slot)) }
-        let args = [request.holder.value, runId, String(request.lockAtMostMs), String(request.lockAtLeastMs),
-                    String(guardrails.floor), request.slot?.value ?? "", String(guardrails.recoveryWindowMs)]
-        let r = try run(TaskScripts.claim, request.task, keys, args)
+        let r = try run(TaskScripts.claim, request.task, keys) { server in
+            let g = guardrails()
+            return [request.holder.value, runId, String(request.lockAtMostMs), String(request.lockAtLeastMs),
+                    String(g.floor), request.slot?.value ?? "", String(g.recoveryWindowMs), String(g.carriedWindowMs), server]
+        }
         if r[0].integer == 5 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
         let claim = try decode(request.task, r)
         switch r[0].integer {
@@ -29,29 +31,34 @@ public struct RedisClaimStore: ClaimStore {
         }
     }
 
-    public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int) throws(BackendError) -> ExtendResult {
-        let r = try run(TaskScripts.extend, task, [RedisKeys.claim(task)], [runId, holder.value, String(lockAtMostMs)])
+    public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int,
+                       guardrails: () -> Guardrails) throws(BackendError) -> ExtendResult {
+        let r = try run(TaskScripts.extend, task, keys(task)) { server in
+            [runId, holder.value, String(lockAtMostMs)] + RedisLeaseStore.arguments(guardrails(), server)
+        }
         let claim = try decode(task, r)
         if r[0].integer == 1, let claim { return .extended(claim) }
         return .lost(claim)
     }
 
     public func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus) throws(BackendError) -> CompleteResult {
-        let r = try run(TaskScripts.complete, task, [RedisKeys.claim(task)], [runId, holder.value, status.rawValue, String(slotMemoryMs)])
+        let r = try run(TaskScripts.complete, task, keys(task)) { [runId, holder.value, status.rawValue, String(slotMemoryMs), $0] }
         let claim = try decode(task, r)
         if r[0].integer == 1, let claim { return .completed(claim) }
         return .late(current: claim)
     }
 
     public func claim(of task: TaskName) throws(BackendError) -> TaskClaim? {
-        try decode(task, try run(TaskScripts.state, task, [RedisKeys.claim(task)], []))
+        try decode(task, try run(TaskScripts.state, task, keys(task)) { [$0] })
     }
 
     public func knownTasks() throws(BackendError) -> [TaskName] {
         try scan(redis.connection, pattern: RedisKeys.taskMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(TaskName.init) }
     }
 
-    private func run(_ script: LuaScript, _ task: TaskName, _ keys: [String], _ args: [String]) throws(BackendError) -> [RedisReply] {
+    private func keys(_ task: TaskName) -> [String] { [RedisKeys.claim(task), RedisKeys.taskMeta(task)] }
+
+    private func run(_ script: LuaScript, _ task: TaskName, _ keys: [String], _ args: (String) -> [String]) throws(BackendError) -> [RedisReply] {
         let reply = try script.run(on: redis.connection, keys: keys, args: args)
         guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
             throw BackendError(.protocolError, "script \(script.name): unexpected reply")

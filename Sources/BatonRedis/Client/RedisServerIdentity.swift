@@ -1,0 +1,50 @@
+import BatonCore
+import Synchronization
+
+/// Which Redis server process answers: its `run_id`, read on every new connection.
+///
+/// A new run id means a restart or a failover to another server, which may have lost or
+/// never seen the latest writes. The scripts compare it with the run id stored beside each
+/// lease's and task's counter (see ``FencingLua``); this object tells the process, so it
+/// can carry what it granted under the earlier server into the new one.
+public final class RedisServerIdentity: Sendable {
+    private struct State {
+        var runId: String?
+        var listeners: [@Sendable (_ old: String, _ new: String) -> Void] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// The run id of the server last connected to, nil before the first connection or
+    /// when the server does not tell (INFO renamed or forbidden).
+    public var runId: String? { state.withLock { $0.runId } }
+
+    /// Calls `listener` on every change of server after the first one seen, on the thread
+    /// that noticed it, before that thread sends its command.
+    public func onChange(_ listener: @escaping @Sendable (_ old: String, _ new: String) -> Void) {
+        state.withLock { $0.listeners.append(listener) }
+    }
+
+    /// Records the run id of a new connection.
+    func observe(_ runId: String) {
+        guard !runId.isEmpty else { return }
+        let (old, listeners) = state.withLock { s -> (String?, [@Sendable (String, String) -> Void]) in
+            let old = s.runId
+            s.runId = runId
+            return (old, s.listeners)
+        }
+        // Listeners run outside the lock, once per change: only the thread that recorded
+        // the new run id sees the old one.
+        if let old, old != runId { for l in listeners { l(old, runId) } }
+    }
+
+    /// The `run_id` field of an `INFO server` reply, or "" when absent.
+    static func runId(fromInfo info: String) -> String {
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("run_id:") {
+            return String(line.dropFirst("run_id:".count).filter { !$0.isWhitespace })
+        }
+        return ""
+    }
+}
