@@ -49,7 +49,8 @@ final class Application: Sendable {
             election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                      history: outbox, fencingFloor: floor, events: metrics),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                   history: outbox, fencingFloor: floor, events: metrics),
+                                   history: outbox, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
+                                   events: metrics),
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())

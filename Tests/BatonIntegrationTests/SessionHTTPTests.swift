@@ -156,7 +156,13 @@ import Testing
         let locker = try Subprocess.spawn("/usr/bin/env", ["psql", "-X", "-q", s.stack.database.url, "-c",
                                                            #"BEGIN; LOCK TABLE "Users" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;"#])
         defer { locker.signal(SIGKILL); locker.wait() }
-        usleep(500_000)
+        // Wait until the lock is held (psql may take a while to start on a loaded machine).
+        #expect(try eventually(5) {
+            try s.stack.database.sql("""
+            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE c.relname = 'Users' AND l.mode = 'AccessExclusiveLock' AND l.granted
+            """) == "1"
+        })
         let start = Date()
         let r = try s.client.get("/sessions/validate", headers: ["X-Emby-Token": s.userToken], auth: false)
         #expect(r.status == 503, "\(r)")

@@ -96,6 +96,22 @@ import Testing
         #expect(row == "succeeded,true,pod-a,exit 0")
     }
 
+    /// Redis' slot markers are gone after a restart without data; the history still knows.
+    @Test func aSlotCompletedBeforeRedisForgotStaysDone() throws {
+        let s = try Stack()
+        let slot = #","slot":"2026-11-27T03:00:00Z""#
+        let c = try claim(s.client, "pod-a", extra: slot)
+        let runId = try #require(c["run_id"] as? String)
+        #expect(try complete(s.client, "pod-a", runId: runId).status == 200)
+        #expect(try eventually { try runs(s.client).first?["status"] as? String == "succeeded" })
+        try s.redis.restart()  // no persistence: the slot marker is gone
+        let again = try claim(s.client, "pod-b", extra: slot)
+        #expect(again.status == 409 && again["reason"] as? String == "slot_done", "\(again)")
+        // The finished run is not waited for (nobody believes in it), and other slots run.
+        let next = try claim(s.client, "pod-b", extra: #","slot":"2026-11-27T04:00:00Z""#)
+        #expect(next.status == 200, "\(next)")
+    }
+
     @Test func historyListsRunsAndTenures() throws {
         let s = try Stack()
         let c = try claim(s.client, "pod-a", extra: #","slot":"s1""#)

@@ -194,6 +194,17 @@ import Testing
         guard case .ok = e.acquire(lease, holder: a, ttlMs: 10_000) else { Issue.record("a new server's tenure was carried"); return }
     }
 
+    @Test func aReleasedTenureIsNotCarriedIntoANewRedisServer() {
+        let floor = DurableFencingFloor(clock: clock)
+        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                               history: history, fencingFloor: floor, clock: clock)
+        _ = e.acquire(lease, holder: a, ttlMs: 60_000)
+        _ = e.release(lease, holder: a, fencingToken: nil)
+        store.changeServer()
+        floor.storeChanged()
+        guard case .ok = e.acquire(lease, holder: b, ttlMs: 1_000) else { Issue.record("a released tenure held the lease"); return }
+    }
+
     @Test func afterAServerChangeTheHistoryIsReadAgainAndCarried() {
         let reader = FixedHistory(rails: Guardrails(floor: 0, recoveryWindowMs: 8_000))
         let floor = DurableFencingFloor(history: reader, clock: clock)
@@ -221,6 +232,7 @@ final class FixedHistory: HistoryReader {
     func runs(of task: TaskName, limit: Int) throws(BackendError) -> [RunRecord] { [] }
     func lastRuns() throws(BackendError) -> [TaskName: RunRecord] { [:] }
     func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry] { [] }
+    func completedRun(of task: TaskName, slot: Slot) throws(BackendError) -> String? { nil }
     func guardrails(for resource: Resource) throws(BackendError) -> Guardrails {
         count.withLock { $0 += 1 }
         return rails

@@ -74,6 +74,7 @@ import Testing
         func lastRuns() throws(BackendError) -> [TaskName: RunRecord] { [:] }
         func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry] { [] }
         func guardrails(for resource: Resource) throws(BackendError) -> Guardrails { .none }
+        func completedRun(of task: TaskName, slot: Slot) throws(BackendError) -> String? { nil }
     }
 
     // MARK: - A small reader for the spec's `paths:` section

@@ -120,4 +120,41 @@ import Testing
         }
         #expect(history.recorded.count == 1)  // the completion happened; it is kept
     }
+
+    /// Completed slots as the history would report them.
+    struct KnownSlots: CompletedSlots {
+        let done: [String: String]
+        func completedRun(of task: TaskName, slot: Slot) -> String? { done[slot.value] }
+    }
+
+    @Test func aSlotCompletedInTheHistoryStaysDoneAfterRedisForgot() {
+        let slots = KnownSlots(done: ["2026-11-27T03:00Z": "7d1f0c62-7d7e-4b0a-9d55-1f4f8f0b5a11"])
+        let c = TaskCoordinator(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                                history: history, completedSlots: slots, clock: clock)
+        store.amnesia()  // Redis lost its slot markers; the store alone would grant the slot again
+        guard case .conflict(let v) = c.claim(request(b, slot: "2026-11-27T03:00Z")) else { Issue.record("a done slot ran again"); return }
+        #expect(!v.claimed && v.reason == .slotDone && store.calls == 0)
+        guard case .ok = c.claim(request(b, slot: "2026-11-27T04:00Z")) else { Issue.record("another slot refused"); return }
+    }
+
+    @Test func anExtensionTellsTheHistoryHowLongTheRunMayLast() {
+        let c = coordinator()
+        guard case .ok(let v) = c.claim(request(a, most: 5_000)) else { Issue.record("not claimed"); return }
+        clock.advance(ms: 4_000)
+        guard case .ok = c.extend(task, runId: v.runId!, holder: a, lockAtMostMs: 5_000) else { Issue.record("not extended"); return }
+        guard case .run(let r) = history.recorded.last else { Issue.record("no history row for the extension"); return }
+        #expect(r.runId == v.runId && r.status == .running && r.lockAtMostMs == 9_000)
+    }
+
+    @Test func aCompletedRunIsNotCarriedIntoANewRedisServer() {
+        let floor = DurableFencingFloor(clock: clock)
+        let c = TaskCoordinator(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                                history: history, fencingFloor: floor, clock: clock)
+        guard case .ok(let v) = c.claim(request(a, most: 3_600_000)) else { Issue.record("not claimed"); return }
+        guard case .ok = c.complete(task, runId: v.runId!, holder: a, status: .succeeded, detail: nil) else { Issue.record("not completed"); return }
+        store.amnesia()
+        floor.storeChanged()
+        // Nobody believes in a finished run: no hour-long wait for its lock_at_most.
+        guard case .ok = c.claim(request(b)) else { Issue.record("a finished run held the task after Redis changed"); return }
+    }
 }

@@ -43,6 +43,9 @@ public struct Guardrails: Sendable, Equatable {
 public protocol FencingFloor: Sendable {
     func guardrails(for resource: Resource) -> Guardrails
     func observe(_ token: FencingToken, ttlMs: Int, for resource: Resource)
+    /// The current tenure or claim ended (released, completed in time): nobody believes
+    /// in it any more.
+    func observeEnd(for resource: Resource)
     /// The store is now a different server (a restart or a failover): everything granted
     /// so far may be unknown to it.
     func storeChanged()
@@ -53,6 +56,7 @@ public struct NoFencingFloor: FencingFloor {
     public init() {}
     public func guardrails(for resource: Resource) -> Guardrails { .none }
     public func observe(_ token: FencingToken, ttlMs: Int, for resource: Resource) {}
+    public func observeEnd(for resource: Resource) {}
     public func storeChanged() {}
 }
 
@@ -134,6 +138,15 @@ public final class DurableFencingFloor: FencingFloor {
             var entry = s.entries[resource] ?? Entry()
             entry.floor = max(entry.floor, token.value)
             entry.liveUntilMs = max(entry.liveUntilMs, now + Int64(ttlMs))
+            s.entries[resource] = entry
+        }
+    }
+
+    public func observeEnd(for resource: Resource) {
+        let now = clock.wallMs()
+        state.withLock { s in
+            guard var entry = s.entries[resource] else { return }
+            entry.liveUntilMs = min(entry.liveUntilMs, now)
             s.entries[resource] = entry
         }
     }

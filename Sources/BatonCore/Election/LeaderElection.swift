@@ -79,6 +79,7 @@ public struct LeaderElection: Sendable {
     public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<Release> {
         switch breaker.run({ () throws(BackendError) in try store.release(lease, holder: holder, fencingToken: fencingToken) }) {
         case .success(.released(let tenure)):
+            fencingFloor.observeEnd(for: .lease(lease))
             history.record(.tenureEnded(TenureRecord(lease: lease, tenure: tenure), endedAtMs: clock.wallMs(), reason: .released))
             return .ok(Release(released: true, view: LeaseView(lease: lease, tenure: nil, caller: holder)))
         case .success(.vacant):

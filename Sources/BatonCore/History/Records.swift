@@ -45,7 +45,8 @@ public struct RunRecord: Sendable, Equatable {
     public let fencingToken: FencingToken?
     /// Nil only for a completion whose claim the store no longer knows (a late one).
     public let claimedAtMs: Int64?
-    /// The claim's lock_at_most, so a restarted Baton knows how long claims may last.
+    /// How long after `claimedAtMs` the claim may last (its lock_at_most, pushed on by
+    /// extensions), so a restarted Baton knows how long claims may be believed live.
     public let lockAtMostMs: Int?
     public var finishedAtMs: Int64?
     public var status: RunStatus
@@ -102,6 +103,8 @@ public protocol HistoryReader: Sendable {
     func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry]
     /// The highest fencing token and the longest TTL (lock_at_most for tasks) ever recorded.
     func guardrails(for resource: Resource) throws(BackendError) -> Guardrails
+    /// The run that completed `slot` of `task` (succeeded or failed), if the history has one.
+    func completedRun(of task: TaskName, slot: Slot) throws(BackendError) -> String?
 }
 
 /// A tenure read back from history.

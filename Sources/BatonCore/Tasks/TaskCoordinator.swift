@@ -12,23 +12,30 @@ public struct TaskCoordinator: Sendable {
     public let defaultPolicy: FailurePolicy
     public let history: any HistoryRecorder
     public let fencingFloor: any FencingFloor
+    public let completedSlots: any CompletedSlots
     public let events: any CoordinationEvents
     public let clock: any Clock
 
     public init(store: any ClaimStore, breaker: CircuitBreaker, defaultPolicy: FailurePolicy,
                 history: any HistoryRecorder, fencingFloor: any FencingFloor = NoFencingFloor(),
+                completedSlots: any CompletedSlots = NoCompletedSlots(),
                 events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock()) {
         self.store = store
         self.breaker = breaker
         self.defaultPolicy = defaultPolicy
         self.history = history
         self.fencingFloor = fencingFloor
+        self.completedSlots = completedSlots
         self.events = events
         self.clock = clock
     }
 
     /// `POST /tasks/claim`.
     public func claim(_ request: ClaimRequest, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
+        // The history outlives Redis' slot markers (a restart without data, a lagging replica).
+        if let slot = request.slot, completedSlots.completedRun(of: request.task, slot: slot) != nil {
+            return .conflict(ClaimView(task: request.task, claimed: false, reason: .slotDone, claim: nil))
+        }
         let runId = UUID().uuidString.lowercased()
         let rails = { fencingFloor.guardrails(for: .task(request.task)) }
         switch breaker.run({ () throws(BackendError) in try store.claim(request, runId: runId, guardrails: rails) }) {
@@ -59,6 +66,11 @@ public struct TaskCoordinator: Sendable {
         }) {
         case .success(.extended(let claim)):
             fencingFloor.observe(claim.fencingToken, ttlMs: lockAtMostMs, for: .task(task))
+            // The history learns how long the run may now last, so another replica that
+            // finds Redis changed waits for it too.
+            history.record(.run(RunRecord(runId: runId, task: task, slot: claim.slot, holder: holder, fencingToken: claim.fencingToken,
+                                          claimedAtMs: claim.claimedAtMs,
+                                          lockAtMostMs: Int(max(0, clock.wallMs() - claim.claimedAtMs)) + lockAtMostMs, mode: .normal)))
             return .ok(ClaimView(task: task, claimed: true, claim: claim))
         case .success(.lost(let current)):
             return .conflict(ClaimView(task: task, claimed: false, reason: current == nil ? nil : .held, claim: current))
@@ -76,6 +88,7 @@ public struct TaskCoordinator: Sendable {
         let now = clock.wallMs()
         switch breaker.run({ () throws(BackendError) in try store.complete(task, runId: runId, holder: holder, status: status) }) {
         case .success(.completed(let claim)):
+            fencingFloor.observeEnd(for: .task(task))
             history.record(.run(RunRecord(runId: runId, task: task, slot: claim.slot, holder: holder, fencingToken: claim.fencingToken,
                                           claimedAtMs: claim.claimedAtMs, finishedAtMs: now, status: status, detail: detail, mode: .normal)))
             return .ok(CompletionView(task: task, runId: runId, status: status, recorded: true, late: false, current: nil, mode: .normal))

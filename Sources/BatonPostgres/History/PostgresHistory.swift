@@ -84,7 +84,8 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
             }
             byId[r.runId] = RunRecord(runId: m.runId, task: m.task, slot: m.slot ?? r.slot, holder: m.holder,
                                       fencingToken: m.fencingToken ?? r.fencingToken, claimedAtMs: m.claimedAtMs ?? r.claimedAtMs,
-                                      lockAtMostMs: m.lockAtMostMs ?? r.lockAtMostMs, finishedAtMs: r.finishedAtMs ?? m.finishedAtMs,
+                                      lockAtMostMs: [m.lockAtMostMs, r.lockAtMostMs].compactMap { $0 }.max(),
+                                      finishedAtMs: r.finishedAtMs ?? m.finishedAtMs,
                                       status: r.status != .running ? r.status : m.status, detail: r.detail ?? m.detail,
                                       mode: m.mode, late: m.late || r.late)
         }
@@ -129,6 +130,11 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
         }
         let row = try wrap { try db.connection.query(sql, [name]).rows.first }
         return Guardrails(floor: row?[0].flatMap(Int64.init) ?? 0, recoveryWindowMs: row?[1].flatMap(Int.init) ?? 0)
+    }
+
+    public func completedRun(of task: TaskName, slot: Slot) throws(BackendError) -> String? {
+        try ensureMigrated()
+        return try wrap { try db.connection.query(SQL.completedRunOfSlot, [task.value, slot.value]).rows.first?[0] ?? nil }
     }
 
     private static func run(_ row: [String?]) -> RunRecord? {
@@ -197,7 +203,7 @@ enum SQL {
 
     static let upsertRunsConflict = """
     ON CONFLICT (run_id) DO UPDATE SET
-        lock_at_most_ms = COALESCE(baton.task_runs.lock_at_most_ms, EXCLUDED.lock_at_most_ms),
+        lock_at_most_ms = GREATEST(baton.task_runs.lock_at_most_ms, EXCLUDED.lock_at_most_ms),
         slot          = COALESCE(baton.task_runs.slot, EXCLUDED.slot),
         fencing_token = COALESCE(baton.task_runs.fencing_token, EXCLUDED.fencing_token),
         claimed_at    = COALESCE(baton.task_runs.claimed_at, EXCLUDED.claimed_at),
@@ -205,6 +211,12 @@ enum SQL {
         status        = CASE WHEN EXCLUDED.status <> 'running' THEN EXCLUDED.status ELSE baton.task_runs.status END,
         detail        = COALESCE(EXCLUDED.detail, baton.task_runs.detail),
         late          = baton.task_runs.late OR EXCLUDED.late
+    """
+
+    /// A cancelled run leaves its slot open, as in the Redis scripts.
+    static let completedRunOfSlot = """
+    SELECT run_id::text FROM baton.task_runs
+    WHERE task = $1 AND slot = $2 AND status IN ('succeeded', 'failed') LIMIT 1
     """
 
     static let runColumns = """
