@@ -24,15 +24,27 @@ import Testing
     }
 
     /// About 40 s: 8 holders, Redis SIGKILLed and restarted with its AOF, restarted empty
-    /// (amnesia), and hung with SIGSTOP, every few seconds; then the history is checked.
-    @Test func oneLeaderAtATimeWhileRedisIsKilledHungAndWiped() throws {
+    /// (amnesia), hung with SIGSTOP, and failed over to a lagging copy, every few seconds;
+    /// then the history is checked.
+    @Test func oneLeaderAtATimeWhileRedisIsKilledHungWipedAndFailedOver() throws {
         guard TestEnvironment.postgresURL != nil else { throw TestSetupError("BATON_TEST_DATABASE_URL is not set: run ./scripts/test") }
-        let (status, output) = try chaos(["safety.py", "run", "--duration", "40", "--holders", "8", "--faults", "aof,none,pause"])
+        let (status, output) = try chaos(["safety.py", "run", "--duration", "40", "--holders", "8", "--faults", "aof,none,pause,stale"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("violations=0"), "\(output)")
-        // Both kinds of restart happened (an AOF restart may itself lose the last second, so
+        // Every kind of restart happened (an AOF restart may itself lose the last second, so
         // its outcome is not fixed; a restart without persistence always loses data).
-        #expect(output.contains("aof/") && output.contains("none/lost"), "both kinds of restart should have happened: \(output)")
+        #expect(output.contains("aof/") && output.contains("none/lost") && output.contains("stale/stale"),
+                "every kind of restart should have happened: \(output)")
+    }
+
+    /// About 30 s: two batond replicas sharing Redis and PostgreSQL (as in the Kubernetes
+    /// manifests), holders on either, while Redis forgets or fails over to a lagging copy.
+    @Test func twoBatondReplicasKeepOneLeaderAtATime() throws {
+        guard TestEnvironment.postgresURL != nil else { throw TestSetupError("BATON_TEST_DATABASE_URL is not set: run ./scripts/test") }
+        let (status, output) = try chaos(["safety.py", "run", "--duration", "30", "--holders", "8", "--replicas", "2",
+                                          "--faults", "none,stale,aof"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("violations=0") && output.contains("none/lost") && output.contains("stale/stale"), "\(output)")
     }
 
     @Test func hostileClientsDoNotStopOthersBeingServed() throws {
