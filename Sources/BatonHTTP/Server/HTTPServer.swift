@@ -4,7 +4,7 @@ import Glibc
 import Synchronization
 
 /// An HTTP/1.1 server on libmicrohttpd: an internal epoll thread pool, keep-alive, body,
-/// header and idle limits, and a graceful stop.
+/// header and idle limits, a header deadline (``HeaderDeadline``), and a graceful stop.
 ///
 /// libmicrohttpd calls the access handler several times per request. Answering on the
 /// first call makes 0.9.75 close keep-alive connections (about 6x slower), so the first
@@ -19,7 +19,8 @@ public final class HTTPServer: Sendable {
 
     public init(settings: ServerSettings, handler: any HTTPHandler, observer: (any HTTPObserver)? = nil) {
         self.settings = settings
-        self.context = ServerContext(handler: handler, observer: observer, maxBody: settings.maxBodyBytes)
+        self.context = ServerContext(handler: handler, observer: observer, maxBody: settings.maxBodyBytes,
+                                     deadline: HeaderDeadline(timeoutMs: settings.headerTimeoutMs, idleSeconds: settings.idleTimeoutSeconds))
     }
 
     /// The port actually bound (useful with port 0).
@@ -32,6 +33,7 @@ public final class HTTPServer: Sendable {
     public func start() throws(ServerError) {
         var address = try ListenAddress(settings.listen)
         let cls = Unmanaged.passUnretained(context).toOpaque()
+        let deadline = context.deadline.enabled
         let started: OpaquePointer? = withUnsafePointer(to: &address.storage) { storage in
             storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
                 var s = baton_mhd_settings(
@@ -39,7 +41,9 @@ public final class HTTPServer: Sendable {
                     connection_timeout_s: UInt32(settings.idleTimeoutSeconds),
                     connection_limit: UInt32(settings.connectionLimit),
                     connection_memory_limit: settings.connectionMemoryBytes,
-                    listen_backlog: UInt32(settings.listenBacklog))
+                    listen_backlog: UInt32(settings.listenBacklog),
+                    notify_connection: deadline ? connectionNotified : nil, notify_connection_cls: cls,
+                    uri_received: deadline ? requestLineReceived : nil, uri_received_cls: cls)
                 return baton_mhd_start(&s, accessHandler, cls, requestCompleted, cls)
             }
         }
@@ -48,7 +52,11 @@ public final class HTTPServer: Sendable {
         }
         daemonAddress.store(Int(bitPattern: UnsafeRawPointer(d)), ordering: .sequentiallyConsistent)
         port = Int(baton_mhd_bound_port(d))
+        context.deadline.start()
     }
+
+    /// Connections closed so far because their request headers missed the header deadline.
+    public var headerDeadlineClosures: Int { context.deadline.closed.load(ordering: .relaxed) }
 
     /// Requests being handled right now (begun and not yet completed).
     public var inFlight: Int { context.inFlight.load(ordering: .relaxed) }
@@ -70,6 +78,7 @@ public final class HTTPServer: Sendable {
         }
         let cut = context.inFlight.load(ordering: .relaxed)
         MHD_stop_daemon(d)
+        context.deadline.stop()
         return cut
     }
 }
@@ -82,11 +91,13 @@ final class ServerContext: Sendable {
     let inFlight = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
     let port = Atomic<Int>(0)
+    let deadline: HeaderDeadline
 
-    init(handler: any HTTPHandler, observer: (any HTTPObserver)?, maxBody: Int) {
+    init(handler: any HTTPHandler, observer: (any HTTPObserver)?, maxBody: Int, deadline: HeaderDeadline) {
         self.handler = handler
         self.observer = observer
         self.maxBody = maxBody
+        self.deadline = deadline
     }
 }
 
@@ -98,10 +109,36 @@ private final class PendingRequest {
     var answered = false
 }
 
-private func monotonicNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+/// The connection's header-deadline clock, when the deadline is on.
+private func clock(of connection: OpaquePointer) -> ConnectionClock? {
+    baton_mhd_socket_context(connection).map { Unmanaged<ConnectionClock>.fromOpaque($0).takeUnretainedValue() }
+}
+
+/// Connection opened or closed: give it a header-deadline clock, or drop it.
+private func connectionNotified(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
+    _ socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ code: MHD_ConnectionNotificationCode
+) {
+    guard let cls, let connection, let socketContext else { return }
+    let deadline = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().deadline
+    if code == .CONNECTION_NOTIFY_STARTED {
+        let fd = baton_mhd_connection_fd(connection)
+        guard fd >= 0 else { return }
+        socketContext.pointee = Unmanaged.passRetained(deadline.opened(fd: fd)).toOpaque()
+    } else if let raw = socketContext.pointee {
+        let clock = Unmanaged<ConnectionClock>.fromOpaque(raw)
+        deadline.closed(clock.takeUnretainedValue())
+        clock.release()
+        socketContext.pointee = nil
+    }
+}
+
+/// The request line is in: its headers get at most the header timeout from now.
+private func requestLineReceived(_ cls: UnsafeMutableRawPointer?, _ uri: UnsafePointer<CChar>?,
+                                 _ connection: OpaquePointer?) -> UnsafeMutableRawPointer? {
+    guard let cls, let connection, let clock = clock(of: connection) else { return nil }
+    Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().deadline.requestLineReceived(clock)
+    return nil  // becomes the first *con_cls: must stay nil (see accessHandler)
 }
 
 private func accessHandler(
@@ -114,6 +151,7 @@ private func accessHandler(
 
     // First call: headers are in; allocate state and answer later (keeps keep-alive alive).
     guard let raw = conCls.pointee else {
+        if server.deadline.enabled, let clock = clock(of: connection) { server.deadline.headersComplete(clock) }
         let pending = PendingRequest()
         conCls.pointee = Unmanaged.passRetained(pending).toOpaque()
         server.inFlight.add(1, ordering: .relaxed)
@@ -159,10 +197,13 @@ private func requestCompleted(
     _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
     _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ code: MHD_RequestTerminationCode
 ) {
-    guard let cls, let conCls, let raw = conCls.pointee else { return }
+    guard let cls else { return }
+    let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+    if server.deadline.enabled, let connection, let clock = clock(of: connection) { server.deadline.requestCompleted(clock) }
+    guard let conCls, let raw = conCls.pointee else { return }
     Unmanaged<PendingRequest>.fromOpaque(raw).release()
     conCls.pointee = nil
-    Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().inFlight.subtract(1, ordering: .relaxed)
+    server.inFlight.subtract(1, ordering: .relaxed)
 }
 
 /// Copies method, path, headers and query out of libmicrohttpd.

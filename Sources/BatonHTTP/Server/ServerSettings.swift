@@ -13,6 +13,11 @@ public struct ServerSettings: Sendable {
     /// Memory for one connection's request line and headers (larger headers get 431).
     public var connectionMemoryBytes: Int = 32 * 1024
     public var listenBacklog: Int = 1_024
+    /// A request's line and headers must be complete within this many milliseconds, or its
+    /// connection is closed (without an answer): a client that trickles its headers a byte
+    /// at a time is never idle, so the idle timeout alone would keep it forever (slowloris).
+    /// 0 turns the deadline off. See ``HeaderDeadline`` for when the clock starts.
+    public var headerTimeoutMs: Int = 10_000
 
     public init(listen: String, threads: Int) {
         self.listen = listen
