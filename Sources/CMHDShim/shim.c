@@ -7,7 +7,8 @@ struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
                                    MHD_AccessHandlerCallback handler, void *handler_cls,
                                    MHD_RequestCompletedCallback completed, void *completed_cls) {
     uint16_t port = 0;
-    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned int flags = (s->use_epoll ? MHD_USE_EPOLL_INTERNAL_THREAD : MHD_USE_POLL_INTERNAL_THREAD)
+                         | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (s->address->sa_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
         port = ntohs(((const struct sockaddr_in6 *)s->address)->sin6_port);

@@ -3,8 +3,18 @@ import CMicroHTTPD
 import Glibc
 import Synchronization
 
-/// An HTTP/1.1 server on libmicrohttpd: an internal epoll thread pool, keep-alive, body,
-/// header and idle limits, a header deadline (``HeaderDeadline``), and a graceful stop.
+/// An HTTP/1.1 server on libmicrohttpd: an internal thread pool, keep-alive, body, header
+/// and idle limits, a header deadline (``HeaderDeadline``), and a graceful stop.
+///
+/// The worker threads wait with poll(2) by default, not epoll. libmicrohttpd 0.9.75's epoll
+/// loop (`MHD_epoll`) drains events 128 at a time and, when a call returns exactly 128, calls
+/// `epoll_wait` again with the timeout it computed before the first call (up to the idle
+/// timeout), although the connections it has just collected are still to be served. With
+/// edge-triggered connections and nothing else arriving (a worker at its share of the
+/// connection limit has taken the listen socket out of its set) the worker sleeps for the
+/// idle timeout with those requests unread: the "burst after slowloris" stall in
+/// chaos/README.md (gdb: the worker in `epoll_wait(.., 128, 29368)` with 806 unread requests).
+/// poll is level-triggered and serves what it found in the same iteration.
 ///
 /// libmicrohttpd calls the access handler several times per request. Answering on the
 /// first call makes 0.9.75 close keep-alive connections (about 6x slower), so the first
@@ -41,7 +51,7 @@ public final class HTTPServer: Sendable {
                     connection_timeout_s: UInt32(settings.idleTimeoutSeconds),
                     connection_limit: UInt32(settings.connectionLimit),
                     connection_memory_limit: settings.connectionMemoryBytes,
-                    listen_backlog: UInt32(settings.listenBacklog),
+                    listen_backlog: UInt32(settings.listenBacklog), use_epoll: settings.eventLoop == .epoll ? 1 : 0,
                     notify_connection: deadline ? connectionNotified : nil, notify_connection_cls: cls,
                     uri_received: deadline ? requestLineReceived : nil, uri_received_cls: cls)
                 return baton_mhd_start(&s, accessHandler, cls, requestCompleted, cls)

@@ -13,6 +13,10 @@ public struct ServerSettings: Sendable {
     /// Memory for one connection's request line and headers (larger headers get 431).
     public var connectionMemoryBytes: Int = 32 * 1024
     public var listenBacklog: Int = 1_024
+    /// How each worker thread waits for its connections. `.poll` by default: libmicrohttpd
+    /// 0.9.75's epoll loop can leave a worker asleep for the idle timeout with requests
+    /// already read from epoll (see ``HTTPServer``).
+    public var eventLoop: EventLoop = .poll
     /// A request's line and headers must be complete within this many milliseconds, or its
     /// connection is closed (without an answer): a client that trickles its headers a byte
     /// at a time is never idle, so the idle timeout alone would keep it forever (slowloris).
@@ -23,4 +27,10 @@ public struct ServerSettings: Sendable {
         self.listen = listen
         self.threads = threads
     }
+}
+
+/// libmicrohttpd's internal event loop for each worker thread.
+public enum EventLoop: Sendable {
+    case poll
+    case epoll
 }

@@ -11,11 +11,12 @@ typedef void *(*baton_mhd_uri_callback)(void *cls, const char *uri, struct MHD_C
 /// Settings for baton_mhd_start; plain values so Swift can fill the struct.
 struct baton_mhd_settings {
     const struct sockaddr *address;      /* IPv4 or IPv6 listen address (port inside) */
-    unsigned int thread_pool_size;       /* worker threads, each with its own epoll loop */
+    unsigned int thread_pool_size;       /* worker threads, each with its own poll loop */
     unsigned int connection_timeout_s;   /* idle connections are closed after this */
     unsigned int connection_limit;       /* total concurrent connections */
     size_t connection_memory_limit;      /* per-connection buffer for headers */
     unsigned int listen_backlog;
+    int use_epoll;                       /* 1: epoll per worker; 0: poll (see HTTPServer.swift) */
     /* Optional (NULL: not set): connection opened/closed, request line received. */
     MHD_NotifyConnectionCallback notify_connection;
     void *notify_connection_cls;
@@ -23,7 +24,7 @@ struct baton_mhd_settings {
     void *uri_received_cls;
 };
 
-/// Starts a daemon with an internal epoll thread pool. MHD_start_daemon is C-variadic
+/// Starts a daemon with an internal thread pool. MHD_start_daemon is C-variadic
 /// and Swift cannot call it; this wrapper passes every option through MHD_OPTION_ARRAY.
 struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *settings,
                                    MHD_AccessHandlerCallback handler, void *handler_cls,
