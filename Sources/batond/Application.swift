@@ -57,6 +57,7 @@ final class Application: Sendable {
         let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
         var settings = ServerSettings(listen: config.listen, threads: config.threads)
         settings.maxBodyBytes = 64 * 1024
+        settings.headerTimeoutMs = config.headerTimeoutMs
         // Client connections must not take the descriptors Redis and PostgreSQL need.
         settings.connectionLimit = FileLimit.connectionLimit(wanted: settings.connectionLimit, threads: config.threads,
                                                              fileLimit: FileLimit.raiseToHard())
@@ -85,6 +86,7 @@ final class Application: Sendable {
         log.info("batond listening", [
             "listen": .string(config.listen), "port": .int(Int64(server.port)), "threads": .int(Int64(config.threads)),
             "connection_limit": .int(Int64(server.settings.connectionLimit)),
+            "header_timeout_ms": .int(Int64(server.settings.headerTimeoutMs)),
             "redis": .string(facts.redisEndpoint), "postgres": .string(facts.postgresEndpoint),
             "on_redis_failure": .string(config.onRedisFailure.rawValue), "version": .string(BatonVersion.current),
         ])
