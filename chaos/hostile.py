@@ -2,11 +2,13 @@
 """Hostile clients against a live batond (real Redis and PostgreSQL):
 
 1. slowloris: N idle or slow connections (a header byte every few seconds) while a
-   normal client keeps being served; its latency is measured before and during;
+   normal client keeps being served; its latency is measured before and during; the
+   header deadline (BATON_HEADER_TIMEOUT_MS) must close every one of them, none early;
 2. oversized request lines, headers and bodies are refused (413/414/431), never crash;
 3. a burst of 10x the normal connection count degrades gracefully.
 
   hostile.py [--short] [--slow N] [--slow-seconds S] [--burst N] [--nofile N]
+             [--header-timeout-ms MS] [--env KEY=VALUE ...]
 
 Prints figures and exits non-zero when a check fails.
 """
@@ -14,6 +16,7 @@ Prints figures and exits non-zero when a check fails.
 import argparse
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -89,33 +92,57 @@ def raise_nofile(want):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def slowloris(port, count, seconds, report, problems):
-    """Half the connections say nothing; half send a request a byte at a time, every 2-5 s."""
-    sel = selectors.DefaultSelector()
+def slowloris(port, count, seconds, report, problems, header_timeout_s=0.0):
+    """Half the connections say nothing; half send a request a byte at a time, every 2-5 s.
+    Records when the server closes each one (seconds after it was opened)."""
     conns = []
     opened = refused = 0
     payload = ("POST /leader HTTP/1.1\r\nHost: x\r\n" + AUTH + "X-Slow: " + "a" * 4000 + "\r\n").encode()
     for i in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
+        t = time.monotonic()
         try:
             s.connect_ex(("127.0.0.1", port))
         except OSError:
             refused += 1
             s.close()
             continue
-        conns.append({"sock": s, "slow": i % 2 == 1, "sent": 0, "next": time.monotonic() + (i % 50) * 0.05, "closed": False})
+        conns.append({"sock": s, "slow": i % 2 == 1, "sent": 0, "next": time.monotonic() + (i % 50) * 0.05, "closed": None,
+                      "opened": t})
         opened += 1
+    watch = select.poll()
+    by_fd = {}
+    for c in conns:
+        watch.register(c["sock"].fileno(), select.POLLIN)
+        by_fd[c["sock"].fileno()] = c
+
+    def closed(c, now):
+        if c["closed"] is None:
+            c["closed"] = now - c["opened"]
+            watch.unregister(c["sock"].fileno())
+
+    def check_closed():
+        now = time.monotonic()
+        for fd, _ in watch.poll(0):
+            c = by_fd[fd]
+            try:
+                if c["sock"].recv(1, socket.MSG_PEEK) == b"":
+                    closed(c, now)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                closed(c, now)
+
     time.sleep(0.5)
     normal = NormalClient(port)
     normal.start()
     deadline = time.monotonic() + seconds
     rss = []
-    closed_by_server = 0
     while time.monotonic() < deadline:
         now = time.monotonic()
         for c in conns:
-            if c["closed"] or not c["slow"] or c["next"] > now:
+            if c["closed"] is not None or not c["slow"] or c["next"] > now:
                 continue
             try:
                 if c["sent"] < len(payload):
@@ -125,35 +152,36 @@ def slowloris(port, count, seconds, report, problems):
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError:
-                c["closed"] = True
-                closed_by_server += 1
+                closed(c, now)
+        check_closed()
         rss.append(report["batond"].rss_kb() or 0)
         time.sleep(0.25)
     latencies, failures = normal.finish()
-    # Which connections did the server close meanwhile (idle timeout)?
-    for c in conns:
-        if c["closed"]:
-            continue
-        try:
-            data = c["sock"].recv(1, socket.MSG_PEEK)
-            if data == b"":
-                c["closed"] = True
-                closed_by_server += 1
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            c["closed"] = True
-            closed_by_server += 1
+    check_closed()
     for c in conns:
         c["sock"].close()
-    sel.close()
-    report["slowloris"] = {"connections": opened, "refused": refused, "closed_by_server": closed_by_server,
+    after = sorted(c["closed"] for c in conns if c["closed"] is not None)
+    open_slow = sum(1 for c in conns if c["closed"] is None and c["slow"])
+    open_silent = sum(1 for c in conns if c["closed"] is None and not c["slow"])
+    report["slowloris"] = {"connections": opened, "refused": refused, "closed_by_server": len(after),
+                           "closed_after_s": "%.1f-%.1f" % (after[0], after[-1]) if after else "-",
+                           "still_open": {"trickling": open_slow, "silent": open_silent},
                            "normal": fmt_ms(latencies), "normal_failures": len(failures),
                            "rss_kb_max": max(rss) if rss else None}
     if failures:
         problems.append("slowloris: the normal client failed %d times: %s" % (len(failures), failures[:3]))
     if latencies and percentile(latencies, 99) > 1.0:
         problems.append("slowloris: normal client p99 %.0f ms > 1000 ms" % (percentile(latencies, 99) * 1000))
+    if header_timeout_s > 0:
+        # The header deadline closes every connection whose headers are not complete, silent or
+        # trickling, after the deadline (the reaper checks every second) and not before it.
+        early = [a for a in after if a < header_timeout_s - 0.5]
+        if early:
+            problems.append("slowloris: %d connections closed before the %.1f s header deadline (first after %.1f s)"
+                            % (len(early), header_timeout_s, early[0]))
+        if seconds >= header_timeout_s + 5 and open_slow + open_silent:
+            problems.append("slowloris: %d trickling and %d silent connections still open after %.0f s (header deadline %.1f s)"
+                            % (open_slow, open_silent, seconds, header_timeout_s))
     return latencies
 
 
@@ -288,6 +316,9 @@ def main():
     p.add_argument("--nofile", type=int, default=0, help="batond's soft RLIMIT_NOFILE (0: inherit)")
     p.add_argument("--nofile-hard", action="store_true", help="make --nofile the hard limit too")
     p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--header-timeout-ms", type=int, default=10000,
+                   help="batond's BATON_HEADER_TIMEOUT_MS (0: off, and the slow connections are expected to stay)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="another variable for batond")
     args = p.parse_args()
     if args.short:
         # The test command runs other suites at the same time: a shorter attack, half the burst.
@@ -299,7 +330,8 @@ def main():
         scale = max(0.1, (have - 512) / float(args.slow + args.burst))
         args.slow, args.burst = int(args.slow * scale), int(args.burst * scale)
         print("note: open-file limit %d: %d slow connections, burst %d" % (have, args.slow, args.burst))
-    stack_extra = {"BATON_THREADS": str(args.threads)}
+    stack_extra = {"BATON_THREADS": str(args.threads), "BATON_HEADER_TIMEOUT_MS": str(args.header_timeout_ms)}
+    stack_extra.update(kv.split("=", 1) for kv in args.env)
     if args.nofile:
         # batond is started with this soft limit (as under a systemd default of 1024).
         _popen = harness.subprocess.Popen
@@ -313,14 +345,14 @@ def main():
     problems = []
     report = {"batond": stack.batond}
     try:
-        print("batond on port %d (threads %s), %d slow connections for %.0f s, burst %d"
-              % (stack.port, args.threads, args.slow, args.slow_seconds, args.burst), flush=True)
+        print("batond on port %d (threads %s, header deadline %d ms), %d slow connections for %.0f s, burst %d"
+              % (stack.port, args.threads, args.header_timeout_ms, args.slow, args.slow_seconds, args.burst), flush=True)
         base, base_fail = measure(stack.port, 3)
         report["baseline"] = fmt_ms(base)
         if base_fail:
             problems.append("baseline failures: %s" % base_fail[:3])
         rss0 = stack.batond.rss_kb()
-        slowloris(stack.port, args.slow, args.slow_seconds, report, problems)
+        slowloris(stack.port, args.slow, args.slow_seconds, report, problems, args.header_timeout_ms / 1000.0)
         oversized(stack.port, report, problems)
         during = NormalClient(stack.port)
         during.start()
