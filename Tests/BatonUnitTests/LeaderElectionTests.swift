@@ -13,6 +13,21 @@ import Testing
 
     init() { store = InMemoryStore(clock: clock) }
 
+    /// `a` acquires with a 10 s TTL and renews 4 s later: it believes it leads for 10 s
+    /// more. Returns its fencing token.
+    func aLeadsForTenSecondsMore(_ e: LeaderElection) -> Int64 {
+        let token = e.acquire(lease, holder: a, ttlMs: 10_000).value?.fencingToken?.value ?? 0
+        clock.advance(ms: 4_000)
+        _ = e.renew(lease, holder: a, ttlMs: 10_000, fencingToken: nil)
+        return token
+    }
+
+    /// An election with a fencing floor (and a breaker with the default threshold).
+    func election(floor: any FencingFloor) -> LeaderElection {
+        LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                       history: history, fencingFloor: floor, clock: clock)
+    }
+
     func election(policy: FailurePolicy = .grant, threshold: Int = 3) -> LeaderElection {
         LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, threshold: threshold, cooldownMs: 5_000, clock: clock),
                        defaultPolicy: policy, history: history, clock: clock)
@@ -122,8 +137,7 @@ import Testing
 
     @Test func fencingFloorKeepsTokensGrowingAfterAmnesia() {
         let floor = DurableFencingFloor(clock: clock)
-        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
-                               history: history, fencingFloor: floor, clock: clock)
+        let e = election(floor: floor)
         var last: Int64 = 0
         for _ in 0..<3 {
             last = e.acquire(lease, holder: a, ttlMs: 1_000).value?.fencingToken?.value ?? 0
@@ -137,11 +151,8 @@ import Testing
 
     @Test func amnesiaWhileATenureMayBeLiveOpensARecoveryWindow() {
         let floor = DurableFencingFloor(clock: clock)
-        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
-                               history: history, fencingFloor: floor, clock: clock)
-        let first = e.acquire(lease, holder: a, ttlMs: 10_000).value?.fencingToken?.value ?? 0
-        clock.advance(ms: 4_000)
-        _ = e.renew(lease, holder: a, ttlMs: 10_000, fencingToken: nil)  // a believes it leads until +10 s
+        let e = election(floor: floor)
+        let first = aLeadsForTenSecondsMore(e)
         store.amnesia()
         guard case .recovering(let v, let retry) = e.acquire(lease, holder: b, ttlMs: 10_000) else {
             Issue.record("b acquired while a may still believe it leads"); return
@@ -161,8 +172,7 @@ import Testing
         // Another replica handed out tokens above this store's counter (and clock).
         let reader = FixedHistory(rails: Guardrails(floor: 4_000_000_000_000_000, recoveryWindowMs: 0))
         let floor = DurableFencingFloor(history: reader, clock: clock)
-        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
-                               history: history, fencingFloor: floor, clock: clock)
+        let e = election(floor: floor)
         guard case .ok(let v) = e.acquire(lease, holder: a, ttlMs: 1_000) else { Issue.record("acquire failed"); return }
         #expect(v.fencingToken == FencingToken(4_000_000_000_000_001))
         _ = e.release(lease, holder: a, fencingToken: nil)
@@ -172,11 +182,8 @@ import Testing
 
     @Test func aChangeOfRedisServerCarriesWhatThisProcessGranted() {
         let floor = DurableFencingFloor(clock: clock)
-        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
-                               history: history, fencingFloor: floor, clock: clock)
-        let first = e.acquire(lease, holder: a, ttlMs: 10_000).value?.fencingToken?.value ?? 0
-        clock.advance(ms: 4_000)
-        _ = e.renew(lease, holder: a, ttlMs: 10_000, fencingToken: nil)  // a believes it leads until +10 s
+        let e = election(floor: floor)
+        let first = aLeadsForTenSecondsMore(e)
         store.changeServer()  // a restart from disk: the data is there, but may be behind
         floor.storeChanged()  // what batond does when a connection finds a new run_id
         guard case .conflict = e.renew(lease, holder: a, ttlMs: 10_000, fencingToken: nil) else {
@@ -196,8 +203,7 @@ import Testing
 
     @Test func aReleasedTenureIsNotCarriedIntoANewRedisServer() {
         let floor = DurableFencingFloor(clock: clock)
-        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
-                               history: history, fencingFloor: floor, clock: clock)
+        let e = election(floor: floor)
         _ = e.acquire(lease, holder: a, ttlMs: 60_000)
         _ = e.release(lease, holder: a, fencingToken: nil)
         store.changeServer()
