@@ -4,6 +4,9 @@ import Synchronization
 /// Structured logging to standard error: one line per event, JSON (for collectors) or
 /// text (for people). Fields are typed so nothing needs escaping by hand. Secrets never
 /// reach here: callers log names, paths and outcomes, not tokens, bodies or query strings.
+///
+/// Lines are built as bytes, without `String(format:)` or per-character string appends:
+/// the access log writes one per request.
 public final class Log: Sendable {
     public enum Level: Int, Sendable, Comparable, CaseIterable {
         case debug, info, warn, error
@@ -31,23 +34,25 @@ public final class Log: Sendable {
 
     public let level: Level
     public let format: Format
-    private let sink: @Sendable (String) -> Void
+    private let sink: @Sendable ([UInt8]) -> Void
+    private let clock: any Clock
 
     /// The process-wide logger; batond replaces it after reading its configuration.
     public static let shared = Mutex<Log>(Log(level: .info, format: .json))
     public static var current: Log { shared.withLock { $0 } }
 
-    public init(level: Level, format: Format, sink: @escaping @Sendable (String) -> Void = Log.standardError) {
+    /// - Parameter sink: receives each line as UTF-8, newline included.
+    public init(level: Level, format: Format, clock: any Clock = SystemClock(),
+                sink: @escaping @Sendable ([UInt8]) -> Void = Log.standardError) {
         self.level = level
         self.format = format
+        self.clock = clock
         self.sink = sink
     }
 
-    public static let standardError: @Sendable (String) -> Void = { line in
-        var bytes = Array(line.utf8)
-        bytes.append(0x0A)
+    public static let standardError: @Sendable ([UInt8]) -> Void = { line in
         // One write(2) per line: lines from different threads never interleave.
-        bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+        line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 
     public func enabled(_ l: Level) -> Bool { l >= level }
@@ -59,59 +64,86 @@ public final class Log: Sendable {
 
     public func emit(_ l: Level, _ message: String, _ fields: KeyValuePairs<String, Value>) {
         guard l >= level else { return }
-        sink(render(l, message, Array(fields)))
+        sink(render(l, message, fields))
     }
 
-    func render(_ l: Level, _ message: String, _ fields: [(key: String, value: Value)]) -> String {
-        let ts = Timestamp.rfc3339(ms: SystemClock().wallMs())
+    /// One line, newline included.
+    func render(_ l: Level, _ message: String, _ fields: KeyValuePairs<String, Value>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + message.utf8.count)
         switch format {
         case .json:
-            var s = "{\"ts\":\"\(ts)\",\"level\":\"\(l.name)\",\"msg\":\(Self.quoted(message))"
-            for (k, v) in fields { s += ",\(Self.quoted(k)):\(Self.json(v))" }
-            return s + "}"
+            out.append(contentsOf: #"{"ts":""#.utf8)
+            Timestamp.append(ms: clock.wallMs(), to: &out)
+            out.append(contentsOf: #"","level":""#.utf8)
+            out.append(contentsOf: l.name.utf8)
+            out.append(contentsOf: #"","msg":"#.utf8)
+            Self.quote(message, &out)
+            for (k, v) in fields {
+                out.append(UInt8(ascii: ","))
+                Self.quote(k, &out)
+                out.append(UInt8(ascii: ":"))
+                switch v {
+                case .string(let s): Self.quote(s, &out)
+                case .int(let i): out.append(contentsOf: String(i).utf8)
+                case .double(let d): Self.fixed3(d, &out, nonFinite: "null")
+                case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+                }
+            }
+            out.append(UInt8(ascii: "}"))
         case .text:
-            var s = "\(ts) \(l.name.uppercased()) \(message)"
-            for (k, v) in fields { s += " \(k)=\(Self.text(v))" }
-            return s
-        }
-    }
-
-    private static func json(_ v: Value) -> String {
-        switch v {
-        case .string(let s): return quoted(s)
-        case .int(let i): return String(i)
-        case .double(let d): return d.isFinite ? String(format: "%.3f", d) : "null"
-        case .bool(let b): return b ? "true" : "false"
-        }
-    }
-
-    private static func text(_ v: Value) -> String {
-        switch v {
-        case .string(let s): return s.contains(" ") || s.isEmpty ? quoted(s) : s
-        case .int(let i): return String(i)
-        case .double(let d): return String(format: "%.3f", d)
-        case .bool(let b): return b ? "true" : "false"
-        }
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
+            Timestamp.append(ms: clock.wallMs(), to: &out)
+            out.append(UInt8(ascii: " "))
+            out.append(contentsOf: l.name.uppercased().utf8)
+            out.append(UInt8(ascii: " "))
+            out.append(contentsOf: message.utf8)
+            for (k, v) in fields {
+                out.append(UInt8(ascii: " "))
+                out.append(contentsOf: k.utf8)
+                out.append(UInt8(ascii: "="))
+                switch v {
+                case .string(let s):
+                    if s.isEmpty || s.utf8.contains(UInt8(ascii: " ")) { Self.quote(s, &out) } else { out.append(contentsOf: s.utf8) }
+                case .int(let i): out.append(contentsOf: String(i).utf8)
+                case .double(let d): Self.fixed3(d, &out, nonFinite: String(d))
+                case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
                 }
             }
         }
-        return out + "\""
+        out.append(0x0A)
+        return out
+    }
+
+    /// `s` as a JSON string. Swift strings are valid UTF-8, so bytes of 0x80 and above pass
+    /// through; quotes, backslashes and control characters are escaped.
+    static func quote(_ s: String, _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20, 0x7F:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// `d` with three decimals (`12.345`, `-0.500`), as `%.3f` would print it.
+    static func fixed3(_ d: Double, _ out: inout [UInt8], nonFinite: String) {
+        guard d.isFinite, abs(d) < 1e15 else {
+            out.append(contentsOf: (d.isFinite ? String(format: "%.3f", d) : nonFinite).utf8)
+            return
+        }
+        let thousandths = Int64((abs(d) * 1000).rounded())
+        if d < 0 && thousandths > 0 { out.append(UInt8(ascii: "-")) }
+        out.append(contentsOf: String(thousandths / 1000).utf8)
+        out.append(UInt8(ascii: "."))
+        Timestamp.digits(thousandths % 1000, 3, &out)
     }
 }

@@ -1,8 +1,16 @@
 /// RFC 3339 timestamps in UTC with milliseconds, without Foundation's formatters
-/// (this is on the hot path of every answer that shows a time).
+/// (this is on the hot path of every answer that shows a time, and of every log line).
 public enum Timestamp {
     /// `2026-11-27T01:02:03.123Z` for `ms` milliseconds since the Unix epoch.
     public static func rfc3339(ms: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        append(ms: ms, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the RFC 3339 form of `ms` to `out` as UTF-8.
+    public static func append(ms: Int64, to out: inout [UInt8]) {
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let msOfDay = ms - days * 86_400_000
         // Howard Hinnant's civil_from_days.
@@ -16,11 +24,34 @@ public enum Timestamp {
         let m = mp < 10 ? mp + 3 : mp - 9
         let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
         let h = msOfDay / 3_600_000, mi = msOfDay / 60_000 % 60, s = msOfDay / 1_000 % 60, milli = msOfDay % 1_000
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(h, 2)):\(pad(mi, 2)):\(pad(s, 2)).\(pad(milli, 3))Z"
+        digits(y, 4, &out)
+        out.append(UInt8(ascii: "-"))
+        digits(m, 2, &out)
+        out.append(UInt8(ascii: "-"))
+        digits(d, 2, &out)
+        out.append(UInt8(ascii: "T"))
+        digits(h, 2, &out)
+        out.append(UInt8(ascii: ":"))
+        digits(mi, 2, &out)
+        out.append(UInt8(ascii: ":"))
+        digits(s, 2, &out)
+        out.append(UInt8(ascii: "."))
+        digits(milli, 3, &out)
+        out.append(UInt8(ascii: "Z"))
     }
 
-    private static func pad(_ v: Int64, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    /// `v` in decimal, zero-padded to `width` (wider values, and negative years, as they are).
+    static func digits(_ v: Int64, _ width: Int, _ out: inout [UInt8]) {
+        var limit: Int64 = 1
+        for _ in 0..<width { limit *= 10 }
+        guard v >= 0, v < limit else {
+            out.append(contentsOf: String(v).utf8)
+            return
+        }
+        var div = limit / 10
+        while div > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(v / div % 10))
+            div /= 10
+        }
     }
 }
