@@ -34,23 +34,21 @@ public final class RedisConnection {
 
     /// Runs one command; `.error` replies are returned, not thrown (scripts use them).
     public func command(_ args: [String]) throws(BackendError) -> RedisReply {
-        try command(args.map { Array($0.utf8) })
+        let packed = RedisCommand(args)
+        return try command { _ in packed }
     }
 
-    /// Runs one command given as raw byte strings.
+    /// Runs one command built once the connection is up.
     ///
     /// A connection kept from an earlier command may have been closed by the server in
     /// the meantime (a Redis restart, an idle timeout): an I/O error on such a connection
     /// is retried once on a fresh one, so a restart does not cost every worker a 503.
     /// Timeouts are not retried: the server may be hung.
-    public func command(_ args: [[UInt8]]) throws(BackendError) -> RedisReply {
-        try command { _ in args }
-    }
-
-    /// Runs one command built once the connection is up, from the run id of the server
-    /// it reached: a command that names the server (see ``FencingLua``) then always names
-    /// the one that runs it, even when the first attempt reconnects.
-    public func command(building build: (_ serverRunId: String) -> [[UInt8]]) throws(BackendError) -> RedisReply {
+    ///
+    /// `build` gets the run id of the server the connection reached: a command that names
+    /// the server (see ``FencingLua``) then always names the one that runs it, even when
+    /// the first attempt reconnects.
+    public func command(building build: (_ serverRunId: String) -> RedisCommand) throws(BackendError) -> RedisReply {
         let reused = context != nil
         do {
             return try attempt(build)
@@ -59,7 +57,7 @@ public final class RedisConnection {
         }
     }
 
-    private func attempt(_ build: (String) -> [[UInt8]]) throws(BackendError) -> RedisReply {
+    private func attempt(_ build: (String) -> RedisCommand) throws(BackendError) -> RedisReply {
         let c = try connected()
         let reply = try send(c, build(serverRunId))
         if case .error(let message) = reply, Self.meansUnavailable(message) {
@@ -68,9 +66,9 @@ public final class RedisConnection {
         return reply
     }
 
-    private func send(_ c: UnsafeMutablePointer<redisContext>, _ args: [[UInt8]]) throws(BackendError) -> RedisReply {
-        let raw: UnsafeMutableRawPointer? = withArgv(args) { argv, lengths in
-            redisCommandArgv(c, Int32(args.count), argv, lengths)
+    private func send(_ c: UnsafeMutablePointer<redisContext>, _ command: RedisCommand) throws(BackendError) -> RedisReply {
+        let raw: UnsafeMutableRawPointer? = command.withArgv { argv, lengths in
+            redisCommandArgv(c, Int32(command.count), argv, lengths)
         }
         guard let raw else {
             let error = Self.error(of: c, during: "command")
@@ -101,18 +99,18 @@ public final class RedisConnection {
         do throws(BackendError) {
             if let password = endpoint.password {
                 let auth = endpoint.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
-                if case .error(let m) = try send(c, auth.map { Array($0.utf8) }) {
+                if case .error(let m) = try send(c, RedisCommand(auth)) {
                     close()
                     throw BackendError(.connect, "authentication failed: \(m.prefix(80))")
                 }
             }
-            if endpoint.database != 0, case .error(let m) = try send(c, [Array("SELECT".utf8), Array(String(endpoint.database).utf8)]) {
+            if endpoint.database != 0, case .error(let m) = try send(c, RedisCommand(["SELECT", String(endpoint.database)])) {
                 close()
                 throw BackendError(.connect, "SELECT failed: \(m.prefix(80))")
             }
             // INFO may be renamed or forbidden on managed Redis: then the run id is
             // unknown and only the counter floor guards against a server that forgot.
-            let info = try send(c, [Array("INFO".utf8), Array("server".utf8)])
+            let info = try send(c, RedisCommand(["INFO", "server"]))
             serverRunId = info.string.map(RedisServerIdentity.runId(fromInfo:)) ?? ""
             identity?.observe(serverRunId)
         } catch {
@@ -166,26 +164,5 @@ public final class RedisConnection {
     private static func bytes(_ p: UnsafeMutablePointer<CChar>?, _ n: Int) -> [UInt8] {
         guard let p, n > 0 else { return [] }
         return Array(UnsafeRawBufferPointer(start: p, count: n).bindMemory(to: UInt8.self))
-    }
-}
-
-/// Calls `body` with C argv/argvlen arrays pointing into `args` (valid only inside `body`).
-private func withArgv<R>(_ args: [[UInt8]], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
-    // One contiguous buffer keeps this to a single allocation for the bytes.
-    var flat: [UInt8] = []
-    flat.reserveCapacity(args.reduce(0) { $0 + $1.count })
-    var offsets: [Int] = []
-    offsets.reserveCapacity(args.count)
-    for a in args {
-        offsets.append(flat.count)
-        flat.append(contentsOf: a)
-    }
-    let lengths = args.map(\.count)
-    return flat.withUnsafeBufferPointer { base in
-        let start = base.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
-        var argv: [UnsafePointer<CChar>?] = offsets.map { off in start.map { $0 + off } ?? UnsafePointer<CChar>(bitPattern: 1) }
-        return argv.withUnsafeMutableBufferPointer { argvBuf in
-            lengths.withUnsafeBufferPointer { lenBuf in body(argvBuf.baseAddress!, lenBuf.baseAddress!) }
-        }
     }
 }

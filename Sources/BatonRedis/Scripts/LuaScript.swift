@@ -16,24 +16,25 @@ public struct LuaScript: Sendable {
     /// Runs the script; a Redis error reply other than NOSCRIPT is a protocol error
     /// (a bug, or an incompatible server), reported as a ``BackendError``.
     public func run(on connection: RedisConnection, keys: [String], args: [String]) throws(BackendError) -> RedisReply {
-        try run(on: connection, keys: keys) { _ in args }
+        try run(on: connection, keys: keys) { command, _ in for a in args { command.append(a) } }
     }
 
-    /// Runs the script with arguments built once the connection is up, from the run id of
-    /// the server that will run it (see ``RedisConnection/command(building:)``).
+    /// Runs the script with arguments appended once the connection is up, knowing the run
+    /// id of the server that will run it (see ``RedisConnection/command(building:)``).
     public func run(on connection: RedisConnection, keys: [String],
-                    args: (_ serverRunId: String) -> [String]) throws(BackendError) -> RedisReply {
-        func argv(_ verb: String, _ body: String, _ runId: String) -> [[UInt8]] {
-            let a = args(runId)
-            var argv: [[UInt8]] = [Array(verb.utf8), Array(body.utf8), Array(String(keys.count).utf8)]
-            argv.reserveCapacity(3 + keys.count + a.count)
-            for k in keys { argv.append(Array(k.utf8)) }
-            for x in a { argv.append(Array(x.utf8)) }
-            return argv
+                    args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void) throws(BackendError) -> RedisReply {
+        func build(_ verb: String, _ body: String, _ runId: String) -> RedisCommand {
+            var command = RedisCommand(capacity: body.utf8.count + 256)
+            command.append(verb)
+            command.append(body)
+            command.append(keys.count)
+            for k in keys { command.append(k) }
+            args(&command, runId)
+            return command
         }
-        var reply = try connection.command { argv("EVALSHA", sha, $0) }
+        var reply = try connection.command { build("EVALSHA", sha, $0) }
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            reply = try connection.command { argv("EVAL", source, $0) }
+            reply = try connection.command { build("EVAL", source, $0) }
         }
         if case .error(let message) = reply {
             throw BackendError(.protocolError, "script \(name): \(message.prefix(200))")

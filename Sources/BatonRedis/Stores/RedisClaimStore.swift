@@ -14,10 +14,17 @@ public struct RedisClaimStore: ClaimStore {
     public func claim(_ request: ClaimRequest, runId: String, guardrails: () -> Guardrails) throws(BackendError) -> ClaimResult {
         var keys = [RedisKeys.claim(request.task), RedisKeys.taskMeta(request.task)]
         if let slot = request.slot { keys.append(RedisKeys.slot(request.task, slot)) }
-        let r = try run(TaskScripts.claim, request.task, keys) { server in
+        let r = try run(TaskScripts.claim, request.task, keys) { command, server in
             let g = guardrails()
-            return [request.holder.value, runId, String(request.lockAtMostMs), String(request.lockAtLeastMs),
-                    String(g.floor), request.slot?.value ?? "", String(g.recoveryWindowMs), String(g.carriedWindowMs), server]
+            command.append(request.holder.value)
+            command.append(runId)
+            command.append(request.lockAtMostMs)
+            command.append(request.lockAtLeastMs)
+            command.append(g.floor)
+            command.append(request.slot?.value ?? "")
+            command.append(g.recoveryWindowMs)
+            command.append(g.carriedWindowMs)
+            command.append(server)
         }
         if r[0].integer == 5 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
         let claim = try decode(request.task, r)
@@ -33,8 +40,11 @@ public struct RedisClaimStore: ClaimStore {
 
     public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int,
                        guardrails: () -> Guardrails) throws(BackendError) -> ExtendResult {
-        let r = try run(TaskScripts.extend, task, keys(task)) { server in
-            [runId, holder.value, String(lockAtMostMs)] + RedisLeaseStore.arguments(guardrails(), server)
+        let r = try run(TaskScripts.extend, task, keys(task)) { command, server in
+            command.append(runId)
+            command.append(holder.value)
+            command.append(lockAtMostMs)
+            RedisLeaseStore.append(guardrails(), server, to: &command)
         }
         let claim = try decode(task, r)
         if r[0].integer == 1, let claim { return .extended(claim) }
@@ -42,14 +52,20 @@ public struct RedisClaimStore: ClaimStore {
     }
 
     public func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus) throws(BackendError) -> CompleteResult {
-        let r = try run(TaskScripts.complete, task, keys(task)) { [runId, holder.value, status.rawValue, String(slotMemoryMs), $0] }
+        let r = try run(TaskScripts.complete, task, keys(task)) { command, server in
+            command.append(runId)
+            command.append(holder.value)
+            command.append(status.rawValue)
+            command.append(slotMemoryMs)
+            command.append(server)
+        }
         let claim = try decode(task, r)
         if r[0].integer == 1, let claim { return .completed(claim) }
         return .late(current: claim)
     }
 
     public func claim(of task: TaskName) throws(BackendError) -> TaskClaim? {
-        try decode(task, try run(TaskScripts.state, task, keys(task)) { [$0] })
+        try decode(task, try run(TaskScripts.state, task, keys(task)) { command, server in command.append(server) })
     }
 
     public func knownTasks() throws(BackendError) -> [TaskName] {
@@ -58,7 +74,8 @@ public struct RedisClaimStore: ClaimStore {
 
     private func keys(_ task: TaskName) -> [String] { [RedisKeys.claim(task), RedisKeys.taskMeta(task)] }
 
-    private func run(_ script: LuaScript, _ task: TaskName, _ keys: [String], _ args: (String) -> [String]) throws(BackendError) -> [RedisReply] {
+    private func run(_ script: LuaScript, _ task: TaskName, _ keys: [String],
+                     _ args: (inout RedisCommand, String) -> Void) throws(BackendError) -> [RedisReply] {
         let reply = try script.run(on: redis.connection, keys: keys, args: args)
         guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
             throw BackendError(.protocolError, "script \(script.name): unexpected reply")

@@ -8,8 +8,10 @@ public struct RedisLeaseStore: LeaseStore {
     public init(redis: PerThreadRedis) { self.redis = redis }
 
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: () -> Guardrails) throws(BackendError) -> AcquireResult {
-        let r = try run(LeaseScripts.acquire, lease) { runId in
-            [holder.value, String(ttlMs)] + Self.arguments(guardrails(), runId)
+        let r = try run(LeaseScripts.acquire, lease) { command, runId in
+            command.append(holder.value)
+            command.append(ttlMs)
+            Self.append(guardrails(), runId, to: &command)
         }
         if r[0].integer == 3 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
         let tenure = try decode(r)
@@ -22,15 +24,22 @@ public struct RedisLeaseStore: LeaseStore {
 
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?,
                       guardrails: () -> Guardrails) throws(BackendError) -> RenewResult {
-        let r = try run(LeaseScripts.renew, lease) { runId in
-            [holder.value, String(ttlMs), fencingToken.map { String($0.value) } ?? ""] + Self.arguments(guardrails(), runId)
+        let r = try run(LeaseScripts.renew, lease) { command, runId in
+            command.append(holder.value)
+            command.append(ttlMs)
+            command.append(fencingToken.map { String($0.value) } ?? "")
+            Self.append(guardrails(), runId, to: &command)
         }
         let tenure = try decode(r)
         return r.first?.integer == 1 ? .renewed(tenure!) : .notHeld(tenure)
     }
 
     public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
-        let r = try run(LeaseScripts.release, lease) { [holder.value, fencingToken.map { String($0.value) } ?? "", $0] }
+        let r = try run(LeaseScripts.release, lease) { command, runId in
+            command.append(holder.value)
+            command.append(fencingToken.map { String($0.value) } ?? "")
+            command.append(runId)
+        }
         let tenure = try decode(r)
         switch r.first?.integer {
         case 1: return .released(tenure!)
@@ -40,7 +49,7 @@ public struct RedisLeaseStore: LeaseStore {
     }
 
     public func tenure(of lease: LeaseName) throws(BackendError) -> Tenure? {
-        try decode(try run(LeaseScripts.state, lease) { [$0] })
+        try decode(try run(LeaseScripts.state, lease) { command, runId in command.append(runId) })
     }
 
     public func knownLeases() throws(BackendError) -> [LeaseName] {
@@ -48,12 +57,16 @@ public struct RedisLeaseStore: LeaseStore {
     }
 
     /// Floor, recovery window, carried window and the server's run id: the last ARGV of
-    /// the scripts that may settle a lease (see ``FencingLua``).
-    static func arguments(_ g: Guardrails, _ runId: String) -> [String] {
-        [String(g.floor), String(g.recoveryWindowMs), String(g.carriedWindowMs), runId]
+    /// the scripts that may settle a lease or a task (see ``FencingLua``).
+    static func append(_ g: Guardrails, _ runId: String, to command: inout RedisCommand) {
+        command.append(g.floor)
+        command.append(g.recoveryWindowMs)
+        command.append(g.carriedWindowMs)
+        command.append(runId)
     }
 
-    private func run(_ script: LuaScript, _ lease: LeaseName, _ args: (String) -> [String]) throws(BackendError) -> [RedisReply] {
+    private func run(_ script: LuaScript, _ lease: LeaseName,
+                     _ args: (inout RedisCommand, String) -> Void) throws(BackendError) -> [RedisReply] {
         let reply = try script.run(on: redis.connection, keys: [RedisKeys.lease(lease), RedisKeys.leaseMeta(lease)], args: args)
         guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
             throw BackendError(.protocolError, "script \(script.name): unexpected reply")
