@@ -98,6 +98,15 @@ import Testing
         #expect(try HTTPClient(port: server.port).get("/x").status == 200)
         #expect(server.headerDeadlineClosures == 0)
     }
+
+    /// A server dropped without stop() stops: its port no longer accepts connections.
+    @Test func aDroppedServerStopsServing() throws {
+        var server: HTTPServer? = try self.server(headerTimeoutMs: 1_000)
+        let port = server!.port
+        #expect(try HTTPClient(port: port).get("/").status == 200)
+        server = nil
+        #expect(throws: (any Error).self) { try HTTPClient(port: port).get("/") }
+    }
 }
 
 /// One client socket with exact control over what is sent when.

@@ -33,6 +33,12 @@ public final class HTTPServer: Sendable {
                                      deadline: HeaderDeadline(timeoutMs: settings.headerTimeoutMs, idleSeconds: settings.idleTimeoutSeconds))
     }
 
+    /// A server dropped while running stops at once: libmicrohttpd's callbacks hold an
+    /// unretained pointer to its context, and the header-deadline reaper would run on.
+    deinit {
+        stop(graceMs: 0)
+    }
+
     /// The port actually bound (useful with port 0).
     public private(set) var port: Int {
         get { context.port.load(ordering: .relaxed) }
