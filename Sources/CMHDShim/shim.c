@@ -2,6 +2,21 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Every daemon gets the same Swift function (only its cls differs), so one pointer will do;
+   it is written before a daemon starts and never changes after. */
+static baton_mhd_message_callback baton_message_fn;
+
+static void baton_mhd_log(void *cls, const char *fmt, va_list ap) {
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = 0;
+    if (baton_message_fn) baton_message_fn(cls, text);
+}
 
 struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
                                    MHD_AccessHandlerCallback handler, void *handler_cls,
@@ -15,19 +30,20 @@ struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
     } else {
         port = ntohs(((const struct sockaddr_in *)s->address)->sin_port);
     }
-    struct MHD_OptionItem ops[] = {
-        { MHD_OPTION_SOCK_ADDR, 0, (void *)s->address },
-        { MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)s->thread_pool_size, NULL },
-        { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->connection_timeout_s, NULL },
-        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->connection_limit, NULL },
-        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->connection_memory_limit, NULL },
-        { MHD_OPTION_LISTEN_BACKLOG_SIZE, (intptr_t)s->listen_backlog, NULL },
-        { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, completed_cls },
-        { MHD_OPTION_END, 0, NULL },
-        { MHD_OPTION_END, 0, NULL },
-        { MHD_OPTION_END, 0, NULL }
-    };
-    size_t n = 7;  /* the options above, before the first MHD_OPTION_END */
+    struct MHD_OptionItem ops[11];
+    size_t n = 0;
+    /* The logger first: libmicrohttpd warns (through the old logger) when it is not. */
+    if (s->message) {
+        baton_message_fn = s->message;
+        ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)baton_mhd_log, s->message_cls };
+    }
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)s->address };
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)s->thread_pool_size, NULL };
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->connection_timeout_s, NULL };
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->connection_limit, NULL };
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->connection_memory_limit, NULL };
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, (intptr_t)s->listen_backlog, NULL };
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, completed_cls };
     if (s->notify_connection) {
         ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)s->notify_connection,
                                             s->notify_connection_cls };
@@ -36,6 +52,7 @@ struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
         ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)s->uri_received,
                                             s->uri_received_cls };
     }
+    ops[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     return MHD_start_daemon(flags, port, NULL, NULL, handler, handler_cls,
                             MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 }

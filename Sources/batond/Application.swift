@@ -24,8 +24,13 @@ final class Application: Sendable {
         let pgSettings = PostgresSettings(url: config.databaseURL, timeoutMs: config.pgTimeoutMs)
         postgres = PerThreadPostgres(settings: pgSettings)
         history = PostgresHistory(db: postgres)
+        // A full outbox drops rows on every write while PostgreSQL is away: a few lines a
+        // minute say so (the total is in /status and /metrics).
+        let dropLines = LogLimiter(limit: 6, windowMs: 60_000)
         outbox = HistoryOutbox(store: history, capacity: config.outboxCapacity) { dropped in
-            Log.current.error("history outbox full: dropped oldest rows", ["dropped": .int(Int64(dropped))])
+            guard let suppressed = dropLines.admit() else { return }
+            Log.current.error("history outbox full: dropped oldest rows",
+                              ["dropped": .int(Int64(dropped)), "lines_suppressed_before": .int(Int64(suppressed))])
         }
         let redisBreaker = CircuitBreaker(backend: .redis, threshold: config.breakerThreshold, cooldownMs: Int64(config.breakerCooldownMs))
         let pgBreaker = CircuitBreaker(backend: .postgres, threshold: config.breakerThreshold, cooldownMs: Int64(config.breakerCooldownMs))

@@ -214,5 +214,12 @@ import Testing
         let restarted = try BatondProcess(redisURL: redis.url, databaseURL: pg.url)
         #expect(restarted.log.contains("schema baton is up to date"))
         #expect(try pg.sql("SELECT count(*) FROM baton.schema_migrations") == "2")
+        // Everything batond writes is a structured line, libpq's and libmicrohttpd's messages
+        // included (no raw "NOTICE: schema already exists").
+        for s in servers + [restarted] {
+            for line in s.log.split(separator: "\n") {
+                #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not a JSON line: \(line)")
+            }
+        }
     }
 }

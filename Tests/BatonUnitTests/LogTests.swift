@@ -47,4 +47,15 @@ import Testing
         log.warn("redis unavailable", ["error": "connection refused", "port": 6379, "empty": ""])
         #expect(out.all == ["\(Timestamp.rfc3339(ms: clock.wallMs())) WARN redis unavailable error=\"connection refused\" port=6379 empty=\"\"\n"])
     }
+
+    @Test func aLimiterLetsAFewLinesThroughPerWindowAndCountsTheRest() {
+        let limiter = LogLimiter(limit: 2, windowMs: 60_000, clock: clock)
+        #expect(limiter.admit() == 0 && limiter.admit() == 0)
+        #expect(limiter.admit() == nil && limiter.admit() == nil && limiter.admit() == nil)
+        clock.advance(ms: 59_999)
+        #expect(limiter.admit() == nil)
+        clock.advance(ms: 1)
+        #expect(limiter.admit() == 4, "the first line of a new window says how many were left out")
+        #expect(limiter.admit() == 0 && limiter.admit() == nil)
+    }
 }

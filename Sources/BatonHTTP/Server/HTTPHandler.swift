@@ -9,4 +9,11 @@ public protocol HTTPHandler: Sendable {
 public protocol HTTPObserver: Sendable {
     /// - Parameter durationNs: from the first byte of the request to the response being queued.
     func served(_ request: HTTPRequest, _ response: HTTPResponse, durationNs: UInt64)
+    /// A message of libmicrohttpd itself (a failed accept, a connection reset), on the
+    /// thread that met it.
+    func serverMessage(_ text: String)
+}
+
+extension HTTPObserver {
+    public func serverMessage(_ text: String) {}
 }

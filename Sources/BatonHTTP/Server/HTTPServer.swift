@@ -59,7 +59,8 @@ public final class HTTPServer: Sendable {
                     connection_memory_limit: settings.connectionMemoryBytes,
                     listen_backlog: UInt32(settings.listenBacklog), use_epoll: settings.eventLoop == .epoll ? 1 : 0,
                     notify_connection: deadline ? connectionNotified : nil, notify_connection_cls: cls,
-                    uri_received: deadline ? requestLineReceived : nil, uri_received_cls: cls)
+                    uri_received: deadline ? requestLineReceived : nil, uri_received_cls: cls,
+                    message: context.observer == nil ? nil : serverMessage, message_cls: cls)
                 return baton_mhd_start(&s, accessHandler, cls, requestCompleted, cls)
             }
         }
@@ -147,6 +148,12 @@ private func connectionNotified(
         clock.release()
         socketContext.pointee = nil
     }
+}
+
+/// A message of libmicrohttpd itself, already formatted by the shim: to the observer.
+private func serverMessage(_ cls: UnsafeMutableRawPointer?, _ message: UnsafePointer<CChar>?) {
+    guard let cls, let message else { return }
+    Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().observer?.serverMessage(String(cString: message))
 }
 
 /// The request line is in: its headers get at most the header timeout from now.

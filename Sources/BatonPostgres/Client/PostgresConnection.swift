@@ -92,7 +92,7 @@ public final class PostgresConnection {
         }
         let keys = ["dbname", "connect_timeout", "options", "application_name", "keepalives", "keepalives_idle"]
         let values = [settings.url, String(max(2, (settings.timeoutMs + 999) / 1000)),
-                      "-c statement_timeout=\(settings.timeoutMs) -c lock_timeout=\(settings.timeoutMs)",
+                      "-c statement_timeout=\(settings.timeoutMs) -c lock_timeout=\(settings.timeoutMs) -c client_min_messages=warning",
                       "batond", "1", "30"]
         let made: OpaquePointer? = withCStrings(keys + [nil]) { k in
             withCStrings(values + [nil]) { v in PQconnectdbParams(k, v, 1) }
@@ -103,6 +103,8 @@ public final class PostgresConnection {
             PQfinish(c)
             throw BackendError(.connect, "postgres connect: \(message)")
         }
+        // Server warnings become log lines (libpq would print them raw to stderr).
+        _ = PQsetNoticeProcessor(c, postgresNotice, nil)
         guard PQsetnonblocking(c, 1) == 0 else {
             PQfinish(c)
             throw BackendError(.connect, "postgres: cannot switch to non-blocking mode")
@@ -215,6 +217,21 @@ extension String {
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s = s.dropFirst() }
         while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// libpq's notice processor: a warning from the server, as a structured log line.
+private func postgresNotice(_ arg: UnsafeMutableRawPointer?, _ message: UnsafePointer<CChar>?) {
+    guard let message else { return }
+    let text = String(cString: message).trimmingSuffix(while: { $0 == "\n" })
+    Log.current.warn("postgres notice", ["detail": .string(String(text.prefix(300)))])
+}
+
+private extension String {
+    func trimmingSuffix(while drop: (Character) -> Bool) -> String {
+        var s = Substring(self)
+        while let last = s.last, drop(last) { s = s.dropLast() }
         return String(s)
     }
 }

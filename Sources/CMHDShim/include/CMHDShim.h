@@ -8,6 +8,10 @@
 /// return value becomes the request's first `*con_cls`, so it must return NULL here.
 typedef void *(*baton_mhd_uri_callback)(void *cls, const char *uri, struct MHD_Connection *connection);
 
+/// Receives libmicrohttpd's own error messages, already formatted (MHD_OPTION_EXTERNAL_LOGGER
+/// passes a format and a va_list, which Swift cannot take).
+typedef void (*baton_mhd_message_callback)(void *cls, const char *message);
+
 /// Settings for baton_mhd_start; plain values so Swift can fill the struct.
 struct baton_mhd_settings {
     const struct sockaddr *address;      /* IPv4 or IPv6 listen address (port inside) */
@@ -22,6 +26,8 @@ struct baton_mhd_settings {
     void *notify_connection_cls;
     baton_mhd_uri_callback uri_received;
     void *uri_received_cls;
+    baton_mhd_message_callback message;  /* NULL: libmicrohttpd writes to stderr itself */
+    void *message_cls;
 };
 
 /// Starts a daemon with an internal thread pool. MHD_start_daemon is C-variadic
