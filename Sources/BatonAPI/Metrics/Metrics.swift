@@ -24,6 +24,7 @@ public final class Metrics: CoordinationEvents {
     }
 
     private let state = Mutex(State())
+    private let refusalLines = LogLimiter(limit: 10, windowMs: 60_000)
 
     public init() {}
 
@@ -56,8 +57,10 @@ public final class Metrics: CoordinationEvents {
         case .task: kind = "task"
         }
         state.withLock { $0.recoveries[kind, default: 0] += 1 }
-        Log.current.warn("redis lost this resource's data; refusing new grants until earlier ones have run out",
-                         ["resource": .string(resource.description)])
+        // Every caller is refused until the window ends: a few lines a minute say so.
+        guard let suppressed = refusalLines.admit() else { return }
+        Log.current.warn("redis lost or may have missed this resource's data; refusing new grants until earlier ones have run out",
+                         ["resource": .string(resource.description), "lines_suppressed_before": .int(Int64(suppressed))])
     }
 
     /// The Redis server behind the endpoint changed (a restart or a failover).
