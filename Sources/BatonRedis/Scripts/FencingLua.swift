@@ -1,3 +1,5 @@
+import BatonCore
+
 /// Lua shared by the lease and task scripts: the clock, how a resource's data from an
 /// earlier Redis server is settled, and the next fencing token. Kept in one place so both
 /// kinds of resource follow one rule.
@@ -61,4 +63,15 @@ enum FencingLua {
     end
 
     """
+}
+
+extension RedisCommand {
+    /// Floor, recovery window, carried window and the server's run id: the last ARGV of
+    /// every script that may settle a lease or a task.
+    mutating func append(_ g: Guardrails, serverRunId: String) {
+        append(g.floor)
+        append(g.recoveryWindowMs)
+        append(g.carriedWindowMs)
+        append(serverRunId)
+    }
 }

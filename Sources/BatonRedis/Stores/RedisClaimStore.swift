@@ -44,7 +44,7 @@ public struct RedisClaimStore: ClaimStore {
             command.append(runId)
             command.append(holder.value)
             command.append(lockAtMostMs)
-            RedisLeaseStore.append(guardrails(), server, to: &command)
+            command.append(guardrails(), serverRunId: server)
         }
         let claim = try decode(task, r)
         if r[0].integer == 1, let claim { return .extended(claim) }

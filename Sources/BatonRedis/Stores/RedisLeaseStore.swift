@@ -11,7 +11,7 @@ public struct RedisLeaseStore: LeaseStore {
         let r = try run(LeaseScripts.acquire, lease) { command, runId in
             command.append(holder.value)
             command.append(ttlMs)
-            Self.append(guardrails(), runId, to: &command)
+            command.append(guardrails(), serverRunId: runId)
         }
         if r[0].integer == 3 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
         let tenure = try decode(r)
@@ -28,7 +28,7 @@ public struct RedisLeaseStore: LeaseStore {
             command.append(holder.value)
             command.append(ttlMs)
             command.append(fencingToken.map { String($0.value) } ?? "")
-            Self.append(guardrails(), runId, to: &command)
+            command.append(guardrails(), serverRunId: runId)
         }
         let tenure = try decode(r)
         return r.first?.integer == 1 ? .renewed(tenure!) : .notHeld(tenure)
@@ -54,15 +54,6 @@ public struct RedisLeaseStore: LeaseStore {
 
     public func knownLeases() throws(BackendError) -> [LeaseName] {
         try scan(redis.connection, pattern: RedisKeys.leaseMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(LeaseName.init) }
-    }
-
-    /// Floor, recovery window, carried window and the server's run id: the last ARGV of
-    /// the scripts that may settle a lease or a task (see ``FencingLua``).
-    static func append(_ g: Guardrails, _ runId: String, to command: inout RedisCommand) {
-        command.append(g.floor)
-        command.append(g.recoveryWindowMs)
-        command.append(g.carriedWindowMs)
-        command.append(runId)
     }
 
     private func run(_ script: LuaScript, _ lease: LeaseName,
