@@ -52,7 +52,7 @@ struct Configuration: Sendable {
         Setting(variable: "BATON_LOG_LEVEL", flag: "log-level", help: "debug, info (default), warn or error"),
         Setting(variable: "BATON_LOG_FORMAT", flag: "log-format", help: "json (default) or text"),
         Setting(variable: "BATON_OUTBOX_CAPACITY", flag: "outbox-capacity", help: "history rows kept in memory while PostgreSQL is down, 1-1000000 (default 10000)"),
-        Setting(variable: "BATON_HEADER_TIMEOUT_MS", flag: "header-timeout-ms", help: "a request's line and headers must arrive within this, else the connection is closed; 0 (off) or 100-600000 (default 10000)"),
+        Setting(variable: "BATON_HEADER_TIMEOUT_MS", flag: "header-timeout-ms", help: "a request's line and headers, then its body, must each arrive within this, else the connection is closed; 0 (off) or 100-600000 (default 10000)"),
     ]
 
     /// A value that stops start-up.

@@ -74,6 +74,34 @@ import Testing
         #expect(after >= 0.95 && after < 20, "closed after \(after) s")
     }
 
+    /// Complete headers, then a body trickled a byte every 100 ms: closed after about the
+    /// deadline (counted from the headers), while a whole body sent at once is answered.
+    @Test func closesAConnectionThatTricklesItsBody() throws {
+        let server = try server(headerTimeoutMs: 1_000)
+        defer { server.stop(graceMs: 1_000) }
+        let start = Date()
+        let slow = try RawConnection(port: server.port)
+        try slow.send(Array("POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".utf8))
+        var closedAfter: TimeInterval?
+        var sent = 0
+        while Date().timeIntervalSince(start) < 30 && sent < 1_000 {
+            if slow.closedByServer(waitingMs: 100) {
+                closedAfter = Date().timeIntervalSince(start)
+                break
+            }
+            do { try slow.send([UInt8(ascii: "a")]) } catch {
+                closedAfter = Date().timeIntervalSince(start)
+                break
+            }
+            sent += 1
+        }
+        let after = try #require(closedAfter, "the trickling body was still being read after \(sent) bytes")
+        #expect(after >= 0.95 && after < 20, "closed after \(after) s")
+        let whole = try RawConnection(port: server.port)
+        try whole.send(Array("POST /whole HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello".utf8))
+        #expect(try whole.readStatus() == 200)
+    }
+
     /// A keep-alive connection idle between requests for longer than the deadline is not
     /// closed by it (only the idle timeout closes idle connections).
     @Test func keepsAnIdleKeepAliveConnection() throws {

@@ -182,6 +182,7 @@ private func accessHandler(
         // response only now or once the upload is complete, and closes the connection after.
         if let cl = lookup(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"), let n = Int(cl), n > server.maxBody {
             pending.answered = true
+            if server.deadline.enabled, let clock = clock(of: connection) { server.deadline.answering(clock) }
             let request = collect(connection, url, method, body: [], server: server)
             return respond(connection, Problem.tooLarge(limit: server.maxBody).response, request, pending, server, close: true)
         }
@@ -207,6 +208,7 @@ private func accessHandler(
     }
 
     pending.answered = true
+    if server.deadline.enabled, let clock = clock(of: connection) { server.deadline.answering(clock) }
     if pending.tooLarge {
         let request = collect(connection, url, method, body: [], server: server)
         return respond(connection, Problem.tooLarge(limit: server.maxBody).response, request, pending, server, close: true)

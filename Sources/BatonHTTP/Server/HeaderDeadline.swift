@@ -3,7 +3,8 @@ import CMicroHTTPD
 import Glibc
 import Synchronization
 
-/// Closes connections whose request headers are not complete in time (slowloris).
+/// Closes connections whose request headers, or then whose body, are not complete in time
+/// (slowloris, and its slow-body variant).
 ///
 /// libmicrohttpd's connection timeout counts *inactivity*: a client that sends a header
 /// byte every few seconds is never idle and would hold its connection (and a slot of the
@@ -15,9 +16,10 @@ import Synchronization
 /// When the clock runs (`D` is the header timeout, `I` the idle timeout):
 /// - connection opened: the first request's line and headers must be in by open + `D`
 ///   (clients send the request right after connecting, so this is "from the first byte");
-/// - headers complete (first call of the access handler): no deadline while the body is
-///   read, the handler runs and the answer is sent (the idle timeout and the body limit
-///   govern those);
+/// - headers complete (first call of the access handler): the body (at most the body limit,
+///   64 KiB in batond) must be in by then + `D`;
+/// - body complete (the handler is about to run, or an early 413): no deadline while the
+///   handler runs and the answer is sent (the idle timeout governs a slow reader);
 /// - request completed, connection kept alive: the next request must have its headers in
 ///   by completion + `I` + `D`. A silent keep-alive connection is closed by the idle timeout
 ///   at completion + `I`, before this deadline, so an idle keep-alive connection is never
@@ -72,6 +74,10 @@ final class HeaderDeadline: Sendable {
     }
 
     func headersComplete(_ clock: ConnectionClock) {
+        clock.deadlineNs.store(monotonicNs() &+ timeoutNs, ordering: .relaxed)
+    }
+
+    func answering(_ clock: ConnectionClock) {
         clock.deadlineNs.store(.max, ordering: .relaxed)
     }
 
@@ -145,7 +151,7 @@ private struct Reaper: Sendable {
 /// open-connection table.
 final class ConnectionClock: Sendable {
     let fd: Int32
-    /// Monotonic nanoseconds; `.max`: no deadline (headers complete).
+    /// Monotonic nanoseconds; `.max`: no deadline (the request is being answered).
     let deadlineNs: Atomic<UInt64>
 
     init(fd: Int32, deadlineNs: UInt64) {
