@@ -37,10 +37,8 @@ trap 'exit 130' INT TERM
 
 start_redis "$work/redis"
 start_postgres "$work/pg"
-db_url="postgresql://postgres@127.0.0.1:$PG_PORT/jellyfin"
-psql_at "$PG_URL" -c "CREATE DATABASE jellyfin" >/dev/null
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-schema.sql >/dev/null
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-demo-seed.sql >/dev/null
+seed_jellyfin_db "$PG_URL" jellyfin
+db_url=$JELLYFIN_DB_URL
 
 # Valgrind 3.19 cannot read the DWARF 5 debug info of the static Swift runtime: profile a
 # copy without debug info (the symbol table stays, so functions keep their names).

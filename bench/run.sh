@@ -73,10 +73,8 @@ unstripped_bytes=$(stat -c %s "$bin")
 log "starting Redis and PostgreSQL"
 start_redis "$work/redis"
 start_postgres "$work/pg"
-db_url="postgresql://postgres@127.0.0.1:$PG_PORT/jellyfin"
-psql_at "$PG_URL" -c "CREATE DATABASE jellyfin" >/dev/null
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-schema.sql >/dev/null
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-demo-seed.sql >/dev/null
+seed_jellyfin_db "$PG_URL" jellyfin
+db_url=$JELLYFIN_DB_URL
 
 redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 python3 bench/extract.py lease-acquire >"$work/lease-acquire.lua"

@@ -40,10 +40,8 @@ else
     admin=$PG_URL
 fi
 db="baton_soak_$$"
-psql_at "$admin" -c "CREATE DATABASE $db" >/dev/null
-db_url="${admin%/*}/$db"
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-schema.sql >/dev/null
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-demo-seed.sql >/dev/null
+seed_jellyfin_db "$admin" "$db"
+db_url=$JELLYFIN_DB_URL
 
 port=$(free_port)
 token=soak-token-0123456789abcdef

@@ -76,10 +76,8 @@ log "starting Redis and PostgreSQL"
 unset PG_PORT PG_DATA PG_URL REDIS_PORT REDIS_PID REDIS_URL
 start_redis "$work/redis"
 start_postgres "$work/pg"
-db_url="postgresql://postgres@127.0.0.1:$PG_PORT/jellyfin"
-psql_at "$PG_URL" -c "CREATE DATABASE jellyfin" >/dev/null
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-schema.sql >/dev/null
-psql_at "$db_url" -f Tests/Fixtures/jellyfin-demo-seed.sql >/dev/null
+seed_jellyfin_db "$PG_URL" jellyfin
+db_url=$JELLYFIN_DB_URL
 # The spec's example token (sessions examples) is a valid API key here, so the
 # explicit-examples phase gets a 200 from /sessions/validate.
 psql_at "$db_url" -c "INSERT INTO \"ApiKeys\" (\"DateCreated\", \"DateLastActivity\", \"Name\", \"AccessToken\")

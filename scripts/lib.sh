@@ -133,3 +133,15 @@ psql_at() {
     shift
     PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 "$url" "$@"
 }
+
+# seed_jellyfin_db ADMIN_URL NAME: the demo Jellyfin schema (created if the database is new)
+# and its seed rows in database NAME of the server at ADMIN_URL. Sets JELLYFIN_DB_URL.
+seed_jellyfin_db() {
+    local admin=$1 name=$2
+    JELLYFIN_DB_URL="${admin%/*}/$name"
+    if ! psql_at "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1; then
+        psql_at "$admin" -c "CREATE DATABASE $name" >/dev/null
+        psql_at "$JELLYFIN_DB_URL" -f "$BATON_ROOT/Tests/Fixtures/jellyfin-schema.sql" >/dev/null
+    fi
+    psql_at "$JELLYFIN_DB_URL" -f "$BATON_ROOT/Tests/Fixtures/jellyfin-demo-seed.sql" >/dev/null
+}
