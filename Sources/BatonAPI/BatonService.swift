@@ -33,6 +33,11 @@ public struct BatonService: HTTPHandler {
     }
 
     private func route(_ request: HTTPRequest) -> (String, HTTPResponse) {
+        // A method nobody knows is refused before routing, and neither echoed nor kept:
+        // it is the client's free text (libmicrohttpd accepts any token up to its header memory).
+        guard Metrics.knownMethods.contains(request.method) else {
+            return ("unmatched", Problem.notImplemented().response)
+        }
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             return ("unmatched", Problem.notFound(request.path).response)

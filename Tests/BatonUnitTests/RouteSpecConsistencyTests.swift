@@ -46,7 +46,7 @@ import Testing
 
     // MARK: - The server
 
-    static func service() -> BatonService {
+    static func service(version: String = "test") -> BatonService {
         let clock = ManualClock()
         let store = InMemoryStore(clock: clock)
         let history = RecordingHistory()
@@ -59,7 +59,7 @@ import Testing
             history: NoHistory(),
             outbox: HistoryOutbox(store: RecordingHistory()),
             postgresBreaker: CircuitBreaker(backend: .postgres, clock: clock),
-            facts: RuntimeFacts(version: "test", startedAtMs: clock.wallMs(), redisEndpoint: "redis://test", postgresEndpoint: "test",
+            facts: RuntimeFacts(version: version, startedAtMs: clock.wallMs(), redisEndpoint: "redis://test", postgresEndpoint: "test",
                                 authDisabled: true, onRedisFailure: .grant),
             defaults: Defaults())
         return BatonService(services: services, auth: BearerAuth(tokens: nil), metrics: Metrics(), legacyAuth: true)

@@ -40,6 +40,13 @@ public struct Problem: Error, Sendable {
                 headers: [("Allow", allowed.joined(separator: ", "))])
     }
 
+    /// 501 for a request method the server does not know (RFC 9110 section 9.1); the
+    /// method itself is not repeated: it is whatever the client sent.
+    public static func notImplemented() -> Problem {
+        Problem(status: 501, code: "method_not_implemented", title: "Method not implemented",
+                detail: "the request method is not one batond knows")
+    }
+
     public static func tooLarge(limit: Int) -> Problem {
         Problem(status: 413, code: "body_too_large", title: "Request body too large",
                 detail: "bodies are limited to \(limit) bytes")
