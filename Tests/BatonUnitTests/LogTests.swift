@@ -48,6 +48,31 @@ import Testing
         #expect(out.all == ["\(Timestamp.rfc3339(ms: clock.wallMs())) WARN redis unavailable error=\"connection refused\" port=6379 empty=\"\"\n"])
     }
 
+    /// Issue 15, item 8: `GET /x%0A2026-…%09ERROR…` forged a second line, because only values
+    /// with a space were quoted and the path is logged percent-decoded.
+    @Test func textValuesThatAreNotPlainASCIIAreQuotedAndEscaped() {
+        let out = Lines()
+        let log = Log(level: .debug, format: .text, clock: clock, sink: out.sink())
+        let forged = "/x\n2026-12-01T00:00:00.000Z\tERROR\rforged"
+        log.info("request", ["method": "GET", "path": .string(forged), "q": "a\"b", "b": "back\\slash", "bell": "\u{07}",
+                             "del": "\u{7F}", "c1": "\u{85}", "ls": "x\u{2028}y", "utf8": "é", "eq": "a=b"])
+        log.info("message with\na break", [:])
+        let lines = out.all
+        #expect(lines.count == 2 && lines.allSatisfy { $0.filter { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }.count == 1 })
+        let ts = Timestamp.rfc3339(ms: clock.wallMs())
+        #expect(lines[0] == #"\#(ts) INFO request method=GET path="/x\n2026-12-01T00:00:00.000Z\tERROR\rforged" q="a\"b" b="back\\slash" bell="\u0007" del="\u007f" c1="\u0085" ls="x\u2028y" utf8="é" eq=a=b"# + "\n")
+        #expect(lines[1] == "\(ts) INFO message with\\na break\n")
+        for line in lines { #expect(!line.dropLast().unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "\u{2028}" }) }
+    }
+
+    @Test func jsonEscapesLineSeparatorsToo() throws {
+        let out = Lines()
+        Log(level: .info, format: .json, clock: clock, sink: out.sink()).info("m", ["v": "a\u{2028}b\u{85}c\u{C2}é✓"])
+        #expect(out.all[0].contains(#""v":"a\u2028b\u0085cÂé✓""#), "\(out.all[0])")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(out.all[0].utf8)) as? [String: Any])
+        #expect(json["v"] as? String == "a\u{2028}b\u{85}c\u{C2}é✓")
+    }
+
     @Test func aLimiterLetsAFewLinesThroughPerWindowAndCountsTheRest() {
         let limiter = LogLimiter(limit: 2, windowMs: 60_000, clock: clock)
         #expect(limiter.admit() == 0 && limiter.admit() == 0)

@@ -96,14 +96,19 @@ public final class Log: Sendable {
             out.append(UInt8(ascii: " "))
             out.append(contentsOf: l.name.uppercased().utf8)
             out.append(UInt8(ascii: " "))
-            out.append(contentsOf: message.utf8)
+            // The message is the program's own words, but may carry a value: its line
+            // breaks and control characters are escaped as in a quoted value.
+            Self.escape(message, &out)
             for (k, v) in fields {
                 out.append(UInt8(ascii: " "))
-                out.append(contentsOf: k.utf8)
+                Self.escape(k, &out)
                 out.append(UInt8(ascii: "="))
                 switch v {
                 case .string(let s):
-                    if s.isEmpty || s.utf8.contains(UInt8(ascii: " ")) { Self.quote(s, &out) } else { out.append(contentsOf: s.utf8) }
+                    // Bare only when plain printable ASCII without spaces, quotes or
+                    // backslashes; anything else quoted and escaped, so no value (a
+                    // percent-decoded path with %0A, say) can end the line or fake a field.
+                    if Self.isPlain(s) { out.append(contentsOf: s.utf8) } else { Self.quote(s, &out) }
                 case .int(let i): out.append(contentsOf: String(i).utf8)
                 case .double(let d): Self.fixed3(d, &out, nonFinite: String(d))
                 case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -114,24 +119,50 @@ public final class Log: Sendable {
         return out
     }
 
+    /// Whether a text-format value can be written bare: non-empty, every byte printable
+    /// ASCII (0x21-0x7E) other than `"` and `\\`.
+    static func isPlain(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    }
+
     /// `s` as a JSON string. Swift strings are valid UTF-8, so bytes of 0x80 and above pass
-    /// through; quotes, backslashes and control characters are escaped.
+    /// through, except the C1 controls (U+0080-U+009F) and U+2028/U+2029, which some
+    /// viewers take as line breaks; quotes, backslashes and control characters are escaped.
     static func quote(_ s: String, _ out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
+        escape(s, &out, quotes: true)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// The body of ``quote(_:_:)``; with `quotes` false, `"` and `\\` pass through (a text message).
+    static func escape(_ s: String, _ out: inout [UInt8], quotes: Bool = false) {
+        let hex = Array("0123456789abcdef".utf8)
+        func u(_ v: UInt32) {
+            out.append(contentsOf: [0x5C, UInt8(ascii: "u")])
+            for shift in [12, 8, 4, 0] { out.append(hex[Int((v >> UInt32(shift)) & 0xF)]) }
+        }
+        var it = s.utf8.makeIterator()
+        var pending: [UInt8] = []
+        while let b = pending.isEmpty ? it.next() : pending.removeFirst() {
             switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case UInt8(ascii: "\"") where quotes: out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\") where quotes: out.append(contentsOf: [0x5C, 0x5C])
             case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
             case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20, 0x7F:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+            case 0..<0x20, 0x7F: u(UInt32(b))
+            case 0xC2:
+                // U+0080-U+009F are C2 80-9F.
+                guard let c = it.next() else { out.append(b); continue }
+                if c >= 0x80 && c <= 0x9F { u(UInt32(c)) } else { out.append(b); pending.append(c) }
+            case 0xE2:
+                // U+2028, U+2029 are E2 80 A8, E2 80 A9.
+                guard let c = it.next() else { out.append(b); continue }
+                guard c == 0x80, let d = it.next() else { out.append(b); pending.append(c); continue }
+                if d == 0xA8 || d == 0xA9 { u(0x2000 | 0x20 | UInt32(d - 0xA0)) } else { out.append(contentsOf: [b, c]); pending.append(d) }
             default: out.append(b)
             }
         }
-        out.append(UInt8(ascii: "\""))
     }
 
     /// `d` with three decimals (`12.345`, `-0.500`), as `%.3f` would print it.
