@@ -54,6 +54,9 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
                 password = percentDecoded(String(userinfo))
             }
         }
+        // A query (`?password=`) is not read: it would otherwise end up in the host, and the
+        // host is shown in logs and /status.
+        guard !rest.contains("?"), !rest.contains("#") else { throw ConfigurationError("query and fragment are not supported in redis:// URLs (put the password before the host: redis://:PASSWORD@host)") }
         database = 0
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
