@@ -44,6 +44,41 @@ final class StoreHarness: Sendable {
         try redis?.failoverToSnapshot()
     }
 
+    /// Keys (Redis) or entries (fake) held: 0 for a store that has granted nothing.
+    func resident() throws -> Int {
+        if let fake { return fake.residentEntries }
+        return Int(try redis!.cli("DBSIZE")) ?? -1
+    }
+
+    /// Changes when the store writes: Redis' count of writes since the last save (every
+    /// write counts, even one that leaves the value as it was), the fake's whole state.
+    func writeMark() throws -> String {
+        if let fake { return fake.fingerprint }
+        let info = try redis!.cli("INFO", "persistence")
+        return info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("rdb_changes_since_last_save:") }.map(String.init) ?? "?"
+    }
+
+    /// Milliseconds until the meta hash of `kind:name` (`lease:scheduler`) expires: nil
+    /// when there is none, -1 when it never expires.
+    func metaTTL(_ key: String) throws -> Int64? {
+        if let fake { return fake.metaExpiresInMs(key) }
+        let v = Int64(try redis!.cli("PTTL", Self.metaKey(key))) ?? -2
+        return v == -2 ? nil : v
+    }
+
+    /// Lets the meta hash of `key` expire, as it does once its time has come (Redis
+    /// expires it itself; the fake's clock is moved past it).
+    func expireMeta(_ key: String) throws {
+        if let fake, let left = fake.metaExpiresInMs(key) { advance(ms: Int(left) + 1); return }
+        try redis?.cli("PEXPIRE", Self.metaKey(key), "1")
+        usleep(20_000)
+    }
+
+    private static func metaKey(_ key: String) -> String {
+        let parts = key.split(separator: ":", maxSplits: 1)
+        return "baton:\(parts[0]):{\(parts[1])}:meta"
+    }
+
     static func make(_ kind: String) throws -> StoreHarness {
         if kind == "fake" {
             let clock = ManualClock()
@@ -268,5 +303,122 @@ final class StoreHarness: Sendable {
                                                                                      lockAtLeastMs: 0), runId: "d2", guardrails: .none) else {
             Issue.record("\(kind): a completed claim was voided"); return
         }
+    }
+
+    // MARK: - Issue 15, item 2: a call that grants nothing writes nothing; meta hashes expire
+
+    @Test(arguments: kinds) func refusedCallsWriteNothing(_ kind: String) throws {
+        let s = try StoreHarness.make(kind)
+        let mark = try s.writeMark()
+        // Resources nobody ever used: every one of these is refused.
+        for i in 0..<20 {
+            let l = LeaseName("vacant-\(i)")!, t = TaskName("never-claimed-\(i)")!
+            guard case .notHeld(nil) = try s.leases.renew(l, holder: a, ttlMs: 60_000, fencingToken: nil,
+                                                          guardrails: Guardrails(recoveryWindowMs: 5_000, carriedWindowMs: 5_000)) else {
+                Issue.record("\(kind): renewed a vacant lease"); return
+            }
+            #expect(try s.leases.release(l, holder: a, fencingToken: nil) == .vacant)
+            guard case .lost(nil) = try s.claims.extend(t, runId: "r", holder: a, lockAtMostMs: 60_000,
+                                                        guardrails: Guardrails(carriedWindowMs: 5_000)) else {
+                Issue.record("\(kind): extended a claim nobody had"); return
+            }
+            guard case .late(nil) = try s.claims.complete(t, runId: "r", holder: a, status: .succeeded) else {
+                Issue.record("\(kind): completed a claim nobody had"); return
+            }
+            _ = try s.leases.tenure(of: l)
+            _ = try s.claims.claim(of: t)
+        }
+        #expect(try s.resident() == 0, "\(kind): refused calls left data behind")
+        #expect(try s.writeMark() == mark, "\(kind): refused calls wrote")
+
+        // Refusals of resources in use write nothing either (with a carried window too).
+        guard case .acquired(let t, _) = try s.leases.acquire(lease, holder: a, ttlMs: 60_000, guardrails: .none),
+              case .claimed(let c) = try s.claims.claim(ClaimRequest(task: task, holder: a, slot: Slot("s1"), lockAtMostMs: 60_000,
+                                                                     lockAtLeastMs: 0), runId: "r1", guardrails: .none) else {
+            Issue.record("\(kind): not granted"); return
+        }
+        let busy = try s.writeMark()
+        let carried = Guardrails(recoveryWindowMs: 5_000, carriedWindowMs: 5_000)
+        guard case .heldByOther = try s.leases.acquire(lease, holder: b, ttlMs: 60_000, guardrails: carried),
+              case .notHeld = try s.leases.renew(lease, holder: b, ttlMs: 60_000, fencingToken: nil, guardrails: carried),
+              case .notHeld = try s.leases.renew(lease, holder: a, ttlMs: 60_000, fencingToken: FencingToken(t.fencingToken.value - 1),
+                                                 guardrails: carried),
+              case .heldByOther = try s.leases.release(lease, holder: b, fencingToken: nil),
+              case .refused(.held, _) = try s.claims.claim(ClaimRequest(task: task, holder: b, slot: Slot("s2"), lockAtMostMs: 60_000,
+                                                                        lockAtLeastMs: 0), runId: "r2", guardrails: carried),
+              case .lost = try s.claims.extend(task, runId: "r2", holder: b, lockAtMostMs: 60_000, guardrails: carried),
+              case .late = try s.claims.complete(task, runId: "r2", holder: b, status: .succeeded) else {
+            Issue.record("\(kind): a refusal was not refused"); return
+        }
+        #expect(try s.writeMark() == busy, "\(kind): refusals of a resource in use wrote")
+        _ = c
+    }
+
+    @Test(arguments: kinds) func metaHashesExpireAGracePeriodAfterTheirResource(_ kind: String) throws {
+        let s = try StoreHarness.make(kind)
+        let grace: Int64 = 86_400_000  // the scripts' META_GRACE_MS
+        let key = "lease:\(lease.value)", taskKey = "task:\(task.value)"
+        guard case .acquired(let t, _) = try s.leases.acquire(lease, holder: a, ttlMs: 5_000, guardrails: .none) else {
+            Issue.record("\(kind): not acquired"); return
+        }
+        let afterAcquire = try #require(try s.metaTTL(key))
+        #expect(afterAcquire > grace + 4_000 && afterAcquire <= grace + 5_000, "\(kind): \(afterAcquire)")
+        _ = try s.leases.renew(lease, holder: a, ttlMs: 600_000, fencingToken: t.fencingToken)
+        let afterRenew = try #require(try s.metaTTL(key))
+        #expect(afterRenew > grace + 590_000 && afterRenew <= grace + 600_000, "\(kind): the meta hash must outlive the tenure: \(afterRenew)")
+        _ = try s.leases.release(lease, holder: a, fencingToken: t.fencingToken)
+        let afterRelease = try #require(try s.metaTTL(key))
+        #expect(afterRelease > grace - 1_000 && afterRelease <= grace, "\(kind): \(afterRelease)")
+
+        // A recovery window keeps it too.
+        guard case .recovering = try s.leases.acquire(lease, holder: b, ttlMs: 1_000,
+                                                     guardrails: Guardrails(carriedWindowMs: 900_000)) else {
+            Issue.record("\(kind): the carried window was ignored"); return
+        }
+        let recovering = try #require(try s.metaTTL(key))
+        #expect(recovering > grace + 890_000 && recovering <= grace + 900_000, "\(kind): \(recovering)")
+
+        guard case .claimed(let c) = try s.claims.claim(ClaimRequest(task: task, holder: a, slot: nil, lockAtMostMs: 300_000,
+                                                                     lockAtLeastMs: 120_000), runId: "r1", guardrails: .none) else {
+            Issue.record("\(kind): not claimed"); return
+        }
+        let claimed = try #require(try s.metaTTL(taskKey))
+        #expect(claimed > grace + 290_000 && claimed <= grace + 300_000, "\(kind): \(claimed)")
+        _ = try s.claims.complete(task, runId: c.runId, holder: a, status: .succeeded)
+        let completed = try #require(try s.metaTTL(taskKey))
+        #expect(completed > grace + 110_000 && completed <= grace + 120_000, "\(kind): kept while the completed claim is: \(completed)")
+    }
+
+    /// Fencing survives the expiry: with the meta hash gone, the counter restarts at the
+    /// clock in µs (as after a Redis restart without data), above every earlier token.
+    @Test(arguments: kinds) func tokensStillGrowAfterAMetaHashExpired(_ kind: String) throws {
+        let s = try StoreHarness.make(kind)
+        guard case .acquired(let first, _) = try s.leases.acquire(lease, holder: a, ttlMs: 1_000, guardrails: .none) else {
+            Issue.record("\(kind): not acquired"); return
+        }
+        _ = try s.leases.release(lease, holder: a, fencingToken: first.fencingToken)
+        guard case .acquired(let second, _) = try s.leases.acquire(lease, holder: b, ttlMs: 1_000, guardrails: .none) else {
+            Issue.record("\(kind): not acquired"); return
+        }
+        #expect(second.fencingToken.value == first.fencingToken.value + 1)
+        _ = try s.leases.release(lease, holder: b, fencingToken: second.fencingToken)
+        guard case .claimed(let c1) = try s.claims.claim(ClaimRequest(task: task, holder: a, slot: nil, lockAtMostMs: 1_000,
+                                                                      lockAtLeastMs: 0), runId: "r1", guardrails: .none) else {
+            Issue.record("\(kind): not claimed"); return
+        }
+        _ = try s.claims.complete(task, runId: c1.runId, holder: a, status: .succeeded)
+        try s.expireMeta("lease:\(lease.value)")
+        try s.expireMeta("task:\(task.value)")
+        #expect(try s.resident() == 0, "\(kind): something outlived its meta hash")
+        #expect(try s.leases.knownLeases().isEmpty)
+        guard case .acquired(let third, let previous) = try s.leases.acquire(lease, holder: a, ttlMs: 1_000, guardrails: .none) else {
+            Issue.record("\(kind): not acquired after the expiry"); return
+        }
+        #expect(third.fencingToken.value > second.fencingToken.value && previous == nil)
+        guard case .claimed(let c2) = try s.claims.claim(ClaimRequest(task: task, holder: a, slot: nil, lockAtMostMs: 1_000,
+                                                                      lockAtLeastMs: 0), runId: "r2", guardrails: .none) else {
+            Issue.record("\(kind): not claimed after the expiry"); return
+        }
+        #expect(c2.fencingToken.value > c1.fencingToken.value)
     }
 }

@@ -24,6 +24,9 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         var recoverUntil: [String: Int64] = [:]
         /// Which "server" last handed out a token for each resource (the scripts' `epoch`).
         var epochs: [String: Int] = [:]
+        /// When each resource's meta data (counter, epoch, last holder, recover_until) expires,
+        /// as the scripts' `keep_meta` sets it.
+        var metaExpiresAt: [String: Int64] = [:]
         var server = 1
         var failing = false
         var calls = 0
@@ -40,6 +43,47 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
     public var failing: Bool {
         get { state.withLock { $0.failing } }
         set { state.withLock { $0.failing = newValue } }
+    }
+
+    /// The scripts' META_GRACE_MS: how long meta data outlives what needs it.
+    public static let metaGraceMs: Int64 = 86_400_000
+
+    /// Entries held for every resource (leases, claims, counters, epochs, windows, slots):
+    /// 0 for a store that never granted anything, like an empty Redis.
+    public var residentEntries: Int {
+        let now = clock.wallMs()
+        return state.withLock { s in
+            s.leases = s.leases.filter { $0.value.expiresAt > now }
+            s.claims = s.claims.filter { $0.value.expiresAt > now }
+            Self.expireMeta(&s, now)
+            return s.leases.count + s.leaseCounters.count + s.lastHolders.count + s.claims.count + s.taskCounters.count
+                + s.doneSlots.count + s.recoverUntil.count + s.epochs.count
+        }
+    }
+
+    /// A description of everything the store holds, equal before and after a call that
+    /// wrote nothing (the clock standing still).
+    public var fingerprint: String {
+        state.withLock { s in
+            let parts: [String] = [
+                s.leases.map { "\($0.key.value)=\($0.value.tenure.holder.value)@\($0.value.expiresAt)" }.sorted().joined(separator: ","),
+                s.leaseCounters.map { "\($0.key.value)=\($0.value)" }.sorted().joined(separator: ","),
+                s.lastHolders.map { "\($0.key.value)=\($0.value.value)" }.sorted().joined(separator: ","),
+                s.claims.map { "\($0.key.value)=\($0.value.claim.runId)@\($0.value.expiresAt)" }.sorted().joined(separator: ","),
+                s.taskCounters.map { "\($0.key.value)=\($0.value)" }.sorted().joined(separator: ","),
+                s.doneSlots.sorted().joined(separator: ","),
+                s.recoverUntil.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ","),
+                s.epochs.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ","),
+                s.metaExpiresAt.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ","),
+            ]
+            return parts.joined(separator: " | ")
+        }
+    }
+
+    /// Milliseconds until the meta data of `lease:NAME` or `task:NAME` expires; nil when it has none.
+    public func metaExpiresInMs(_ key: String) -> Int64? {
+        let now = clock.wallMs()
+        return state.withLock { s in s.metaExpiresAt[key].map { $0 - now } }
     }
 
     /// How many calls reached the store (failed ones included).
@@ -114,6 +158,27 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
 
     private func foreign(_ s: State, _ key: String) -> Bool { s.epochs[key] != s.server }
 
+    /// The scripts' `keep_meta`: the meta data lives while the resource's key does
+    /// (`keyTTL`), while grants are held off, then the grace period.
+    private static func keepMeta(_ s: inout State, _ key: String, _ keyTTL: Int64, _ now: Int64) {
+        s.metaExpiresAt[key] = now + max(keyTTL, (s.recoverUntil[key] ?? 0) - now, 0) + metaGraceMs
+    }
+
+    /// Drops the meta data whose time has come, as Redis expires the meta hash.
+    private static func expireMeta(_ s: inout State, _ now: Int64) {
+        for (key, at) in s.metaExpiresAt where at <= now {
+            s.metaExpiresAt[key] = nil
+            s.epochs[key] = nil
+            s.recoverUntil[key] = nil
+            if key.hasPrefix("lease:"), let l = LeaseName(String(key.dropFirst(6))) {
+                s.leaseCounters[l] = nil
+                s.lastHolders[l] = nil
+            } else if key.hasPrefix("task:"), let t = TaskName(String(key.dropFirst(5))) {
+                s.taskCounters[t] = nil
+            }
+        }
+    }
+
     private func withState<T>(_ body: (inout State, Int64) -> T) throws(BackendError) -> T {
         let now = clock.wallMs()
         let (failed, value): (Bool, T?) = state.withLock { s in
@@ -121,6 +186,7 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
             if s.failing { return (true, nil) }
             s.leases = s.leases.filter { $0.value.expiresAt > now }
             s.claims = s.claims.filter { $0.value.expiresAt > now }
+            Self.expireMeta(&s, now)
             return (false, body(&s, now))
         }
         if failed { throw BackendError(.connect, "in-memory store is failing") }
@@ -136,25 +202,31 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         let g = guardrails()
         return try withState { s, now in
             let key = "lease:\(lease.value)"
-            var counter = s.leaseCounters[lease] ?? 0
-            if Self.settle(&s, key, &counter, g, now) { s.leases[lease] = nil }
-            s.leaseCounters[lease] = counter
-            if var cur = s.leases[lease] {
+            // Held by another, or renewed by its holder, under this server: nothing to settle.
+            if !foreign(s, key), var cur = s.leases[lease] {
                 guard cur.tenure.holder == holder else { return .heldByOther(view(cur, now)) }
+                Self.holdOff(&s, key, now, g.carriedWindowMs)
                 cur.expiresAt = now + Int64(ttlMs)
                 cur.tenure = Tenure(holder: holder, fencingToken: cur.tenure.fencingToken, acquiredAtMs: cur.tenure.acquiredAtMs,
                                     ttlMs: ttlMs, expiresInMs: ttlMs)
                 s.leases[lease] = cur
+                Self.keepMeta(&s, key, Int64(ttlMs), now)
                 return .renewed(view(cur, now))
             }
+            var counter = s.leaseCounters[lease] ?? 0
+            if Self.settle(&s, key, &counter, g, now) { s.leases[lease] = nil }
             let next = Self.nextToken(&s, key, &counter, g, now)
             s.leaseCounters[lease] = counter
-            guard let token = next.token else { return .recovering(retryAfterMs: next.waitMs) }
+            guard let token = next.token else {
+                Self.keepMeta(&s, key, 0, now)
+                return .recovering(retryAfterMs: next.waitMs)
+            }
             let previous = s.lastHolders[lease]
             s.lastHolders[lease] = holder
             let l = Lease(tenure: Tenure(holder: holder, fencingToken: FencingToken(token), acquiredAtMs: now, ttlMs: ttlMs,
                                          expiresInMs: ttlMs), expiresAt: now + Int64(ttlMs))
             s.leases[lease] = l
+            Self.keepMeta(&s, key, Int64(ttlMs), now)
             return .acquired(view(l, now), previousHolder: previous)
         }
     }
@@ -163,13 +235,14 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                       guardrails: () -> Guardrails) throws(BackendError) -> RenewResult {
         let g = guardrails()
         return try withState { s, now in
-            var counter = s.leaseCounters[lease] ?? 0
-            if Self.settle(&s, "lease:\(lease.value)", &counter, g, now) { s.leases[lease] = nil }
-            s.leaseCounters[lease] = counter
-            guard var cur = s.leases[lease] else { return .notHeld(nil) }
+            let key = "lease:\(lease.value)"
+            // A tenure from an earlier server is void: not held (the next acquire settles it).
+            guard !foreign(s, key), var cur = s.leases[lease] else { return .notHeld(nil) }
             guard cur.tenure.holder == holder, fencingToken == nil || fencingToken == cur.tenure.fencingToken else {
                 return .notHeld(view(cur, now))
             }
+            Self.holdOff(&s, key, now, g.carriedWindowMs)
+            Self.keepMeta(&s, key, Int64(ttlMs), now)
             cur.expiresAt = now + Int64(ttlMs)
             cur.tenure = Tenure(holder: holder, fencingToken: cur.tenure.fencingToken, acquiredAtMs: cur.tenure.acquiredAtMs,
                                 ttlMs: ttlMs, expiresInMs: ttlMs)
@@ -185,6 +258,7 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                 return .heldByOther(view(cur, now))
             }
             s.leases[lease] = nil
+            Self.keepMeta(&s, "lease:\(lease.value)", 0, now)
             return .released(view(cur, now))
         }
     }
@@ -207,15 +281,19 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         let g = guardrails()
         return try withState { s, now in
             let key = "task:\(r.task.value)"
-            var counter = s.taskCounters[r.task] ?? 0
-            if Self.settle(&s, key, &counter, g, now), s.claims[r.task]?.claim.state == .running { s.claims[r.task] = nil }
-            s.taskCounters[r.task] = counter
-            let current = s.claims[r.task].map { claimView($0, now) }
+            // Refusals first, from what is there, so that a refused claim writes nothing.
+            let current = visible(s, r.task).map { claimView($0, now) }
             if let slot = r.slot, s.doneSlots.contains("\(r.task.value)\u{0}\(slot.value)") { return .refused(.slotDone, current: current) }
             if let current { return .refused(current.state == .completed ? .recentlyCompleted : .held, current: current) }
+            var counter = s.taskCounters[r.task] ?? 0
+            if Self.settle(&s, key, &counter, g, now), s.claims[r.task]?.claim.state == .running { s.claims[r.task] = nil }
             let next = Self.nextToken(&s, key, &counter, g, now)
             s.taskCounters[r.task] = counter
-            guard let token = next.token else { return .recovering(retryAfterMs: next.waitMs) }
+            guard let token = next.token else {
+                Self.keepMeta(&s, key, 0, now)
+                return .recovering(retryAfterMs: next.waitMs)
+            }
+            Self.keepMeta(&s, key, Int64(r.lockAtMostMs), now)
             let c = Claim(claim: TaskClaim(task: r.task, runId: runId, holder: r.holder, slot: r.slot, fencingToken: FencingToken(token),
                                            claimedAtMs: now, lockAtMostMs: r.lockAtMostMs, lockAtLeastMs: r.lockAtLeastMs,
                                            expiresInMs: r.lockAtMostMs, state: .running),
@@ -229,11 +307,10 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                        guardrails: () -> Guardrails) throws(BackendError) -> ExtendResult {
         let g = guardrails()
         return try withState { s, now in
-            var counter = s.taskCounters[task] ?? 0
-            if Self.settle(&s, "task:\(task.value)", &counter, g, now), s.claims[task]?.claim.state == .running { s.claims[task] = nil }
-            s.taskCounters[task] = counter
-            guard var c = s.claims[task] else { return .lost(nil) }
+            guard var c = visible(s, task) else { return .lost(nil) }
             guard c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else { return .lost(claimView(c, now)) }
+            Self.holdOff(&s, "task:\(task.value)", now, g.carriedWindowMs)
+            Self.keepMeta(&s, "task:\(task.value)", Int64(lockAtMostMs), now)
             c.expiresAt = now + Int64(lockAtMostMs)
             c.claim = TaskClaim(task: task, runId: runId, holder: holder, slot: c.claim.slot, fencingToken: c.claim.fencingToken,
                                 claimedAtMs: c.claim.claimedAtMs, lockAtMostMs: lockAtMostMs, lockAtLeastMs: c.claim.lockAtLeastMs,
@@ -255,6 +332,7 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                                 lockAtLeastMs: c.claim.lockAtLeastMs, expiresInMs: Int(max(0, keep)), state: .completed)
             c.expiresAt = now + max(0, keep)
             s.claims[task] = keep > 0 ? c : nil
+            Self.keepMeta(&s, "task:\(task.value)", max(0, keep), now)
             return .completed(claimView(c, now))
         }
     }

@@ -16,8 +16,26 @@ import BatonCore
 ///   last grant);
 /// - new grants wait for the recovery window Baton passes (what it knows may still be
 ///   believed), kept in `recover_until` so every replica honours it.
+///
+/// The meta hash expires once nothing needs it (``metaGraceMs`` after the resource's key
+/// and any recovery window have run out): a vacant resource then has no key at all, which
+/// is exactly what `settle` already handles for a server that lost its data — the counter
+/// restarts at the clock in µs, above every token handed out before (and above Baton's
+/// floor), and a tenure or claim is never voided by it because the hash outlives the
+/// resource's key. A call that grants nothing writes nothing, so refusals (a renew of a
+/// vacant lease, a claim of a held task) cannot fill Redis (issue 15: 4,926 refused
+/// renews filled a 1.5 MB `maxmemory` headroom under `noeviction`).
 enum FencingLua {
     static let prelude = """
+    -- How long a meta hash outlives what needs it (1 day): long enough that a lease or a
+    -- daily task in use keeps consecutive tokens and stays in GET /leases and GET /tasks.
+    local META_GRACE_MS = 86400000
+    -- The meta hash lives while the resource's key does (`key_ttl` ms from now), while new
+    -- grants are held off (recover_until), then META_GRACE_MS more.
+    local function keep_meta(meta, key_ttl, now)
+      local until_ms = tonumber(redis.call('HGET', meta, 'recover_until') or '0')
+      redis.call('PEXPIRE', meta, math.max(key_ttl, until_ms - now, 0) + META_GRACE_MS)
+    end
     local function now_ms()
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -1,7 +1,10 @@
 /// The lease scripts. Keys of one lease share the hash tag `{lease}`:
 /// - `baton:lease:{L}`       hash holder, token, acquired_at, ttl — expires with the tenure (PX)
 /// - `baton:lease:{L}:meta`  hash token (fencing counter), epoch (server run id), last_holder,
-///                           recover_until — never expires
+///                           recover_until — expires a grace period after the tenure and any
+///                           recovery window (see ``FencingLua``)
+///
+/// A call that grants nothing (a refused acquire, renew or release) writes nothing.
 ///
 /// Every script answers `{code, holder, token, acquired_at, ttl, pttl[, previous_holder]}`
 /// (only `{code}` when the lease is vacant). Time comes from Redis (`TIME`), so replicas
@@ -15,35 +18,47 @@ enum LeaseScripts {
     local ttl = tonumber(ARGV[2])
     local floor = tonumber(ARGV[3])
     local window = tonumber(ARGV[4])
+    -- Held by another, or renewed by its holder, under this server: nothing to settle.
+    if not foreign(KEYS[2], ARGV[6]) then
+      local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
+      if cur[1] and cur[1] ~= ARGV[1] then
+        return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
+      end
+      if cur[1] then
+        hold_off(KEYS[2], now, tonumber(ARGV[5]))
+        redis.call('HSET', KEYS[1], 'ttl', ttl)
+        redis.call('PEXPIRE', KEYS[1], ttl)
+        keep_meta(KEYS[2], ttl, now)
+        return {2, cur[1], tonumber(cur[2]), tonumber(cur[3]), ttl, ttl}
+      end
+    end
     if settle(KEYS[2], ARGV[6], floor, window, tonumber(ARGV[5]), now) then redis.call('DEL', KEYS[1]) end
-    local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
-    if not cur[1] then
-      local tok, wait = next_token(KEYS[2], floor, window, now)
-      if not tok then return {3, wait} end
-      local prev = redis.call('HGET', KEYS[2], 'last_holder')
-      redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
-      redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', tok, 'acquired_at', now, 'ttl', ttl)
-      redis.call('PEXPIRE', KEYS[1], ttl)
-      return {1, ARGV[1], tok, now, ttl, ttl, prev}
+    local tok, wait = next_token(KEYS[2], floor, window, now)
+    if not tok then
+      keep_meta(KEYS[2], 0, now)
+      return {3, wait}
     end
-    if cur[1] == ARGV[1] then
-      redis.call('HSET', KEYS[1], 'ttl', ttl)
-      redis.call('PEXPIRE', KEYS[1], ttl)
-      return {2, cur[1], tonumber(cur[2]), tonumber(cur[3]), ttl, ttl}
-    end
-    return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
+    local prev = redis.call('HGET', KEYS[2], 'last_holder')
+    redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
+    redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', tok, 'acquired_at', now, 'ttl', ttl)
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    keep_meta(KEYS[2], ttl, now)
+    return {1, ARGV[1], tok, now, ttl, ttl, prev}
     """)
 
     /// ARGV: holder, ttl, fencing token ('' for any), fencing floor, recovery window,
     /// carried window, run id. Codes: 1 renewed, 0 not held.
     static let renew = LuaScript(name: "lease_renew", source: FencingLua.prelude + """
-    local now = now_ms()
-    if settle(KEYS[2], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now) then redis.call('DEL', KEYS[1]) end
+    -- A tenure from an earlier server is void: not held (the next acquire settles it).
+    if foreign(KEYS[2], ARGV[7]) then return {0} end
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then return {0} end
     if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
+      local now = now_ms()
+      hold_off(KEYS[2], now, tonumber(ARGV[6]))
       redis.call('HSET', KEYS[1], 'ttl', ARGV[2])
       redis.call('PEXPIRE', KEYS[1], ARGV[2])
+      keep_meta(KEYS[2], tonumber(ARGV[2]), now)
       return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(ARGV[2]), tonumber(ARGV[2])}
     end
     return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
@@ -58,6 +73,7 @@ enum LeaseScripts {
     local pttl = redis.call('PTTL', KEYS[1])
     if cur[1] == ARGV[1] and (ARGV[2] == '' or ARGV[2] == cur[2]) then
       redis.call('DEL', KEYS[1])
+      keep_meta(KEYS[2], 0, now_ms())
       return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}
     end
     return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}

@@ -2,14 +2,16 @@
 /// - `baton:task:{T}:claim`        hash run_id, holder, slot, token, claimed_at, at_most, at_least, state;
 ///                                 expires at lock_at_most (running) or lock_at_least (completed)
 /// - `baton:task:{T}:meta`         hash token (fencing counter), epoch (server run id),
-///                                 recover_until — never expires
+///                                 recover_until — expires a grace period after the claim and
+///                                 any recovery window (see ``FencingLua``)
 /// - `baton:task:{T}:slot:<slot>`  the run id that completed the slot; outlives the claim
 ///
 /// Every script answers `{code, run_id, holder, slot, token, claimed_at, at_most, at_least, state, pttl}`
 /// (only `{code}` when there is no claim to show). KEYS[2] is always the meta hash and the
 /// last ARGV the run id of the server Baton is talking to (see ``FencingLua``): a running
 /// claim written by an earlier server is void; a completed one still keeps its task from
-/// running again too soon.
+/// running again too soon. A call that grants nothing (a refused claim, a lost extend, a
+/// late completion) writes nothing.
 enum TaskScripts {
     /// Shared prologue: the current claim as a reply tail.
     private static let current = """
@@ -39,29 +41,37 @@ enum TaskScripts {
     /// carried window, run id. KEYS[3]: the slot key (with a slot).
     static let claim = LuaScript(name: "task_claim", source: FencingLua.prelude + current + """
     local now = now_ms()
-    if settle(KEYS[2], ARGV[9], tonumber(ARGV[5]), tonumber(ARGV[7]), tonumber(ARGV[8]), now) then void_if_running() end
-    local c = current()
+    -- Refusals first, from what is there (a running claim of an earlier server is void),
+    -- so that a refused claim writes nothing.
+    local c = visible(ARGV[9])
     if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4, c) end
     if c then
       if c[8] == 'completed' then return answer(3, c) end
       return answer(2, c)
     end
+    if settle(KEYS[2], ARGV[9], tonumber(ARGV[5]), tonumber(ARGV[7]), tonumber(ARGV[8]), now) then void_if_running() end
     local tok, wait = next_token(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[7]), now)
-    if not tok then return {5, wait} end
+    if not tok then
+      keep_meta(KEYS[2], 0, now)
+      return {5, wait}
+    end
     redis.call('HSET', KEYS[1], 'run_id', ARGV[2], 'holder', ARGV[1], 'slot', ARGV[6], 'token', tok,
                'claimed_at', now, 'at_most', ARGV[3], 'at_least', ARGV[4], 'state', 'running')
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    keep_meta(KEYS[2], tonumber(ARGV[3]), now)
     return answer(1, current())
     """)
 
     /// codes: 1 extended, 0 lost. ARGV: run_id, holder, at_most, fencing floor, recovery window,
     /// carried window, run id.
     static let extend = LuaScript(name: "task_extend", source: FencingLua.prelude + current + """
-    if settle(KEYS[2], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now_ms()) then void_if_running() end
-    local c = current()
+    local c = visible(ARGV[7])
     if c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running' then
+      local now = now_ms()
+      hold_off(KEYS[2], now, tonumber(ARGV[6]))
       redis.call('HSET', KEYS[1], 'at_most', ARGV[3])
       redis.call('PEXPIRE', KEYS[1], ARGV[3])
+      keep_meta(KEYS[2], tonumber(ARGV[3]), now)
       return answer(1, current())
     end
     return answer(0, c)
@@ -76,13 +86,16 @@ enum TaskScripts {
     if ARGV[3] ~= 'cancelled' and c[3] ~= '' then
       redis.call('SET', string.sub(KEYS[1], 1, -6) .. 'slot:' .. c[3], ARGV[1], 'PX', ARGV[4])
     end
-    local keep = c[5] + c[7] - now_ms()
+    local now = now_ms()
+    local keep = c[5] + c[7] - now
     if keep > 0 then
       redis.call('HSET', KEYS[1], 'state', 'completed')
       redis.call('PEXPIRE', KEYS[1], keep)
+      keep_meta(KEYS[2], keep, now)
       return answer(1, current())
     end
     redis.call('DEL', KEYS[1])
+    keep_meta(KEYS[2], 0, now)
     c[8] = 'completed'
     c[9] = 0
     return answer(1, c)
