@@ -127,6 +127,62 @@ import Testing
         #expect(server.headerDeadlineClosures == 0)
     }
 
+    struct Big: HTTPHandler {
+        func handle(_ request: HTTPRequest) -> HTTPResponse { HTTPResponse(status: 200, body: [UInt8](repeating: 0x61, count: 8 << 20)) }
+    }
+
+    /// Issue 15, item 4: a client that reads its answer 64 B at a time is never idle, so
+    /// the idle timeout alone kept its connection (and the answer's copy) for as long as it
+    /// liked. The answer must be read within the deadline.
+    @Test func closesAConnectionThatReadsItsAnswerTooSlowly() throws {
+        var settings = ServerSettings(listen: "127.0.0.1:0", threads: 2)
+        settings.headerTimeoutMs = 1_000
+        settings.idleTimeoutSeconds = 30
+        let server = HTTPServer(settings: settings, handler: Big())
+        try server.start()
+        defer { server.stop(graceMs: 1_000) }
+        let slow = try RawConnection(port: server.port, receiveBuffer: 4_096)
+        let start = Date()
+        try slow.send(Array("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        var read = 0
+        var closedAfter: TimeInterval?
+        while Date().timeIntervalSince(start) < 12 {
+            let n = slow.receive(64, waitingMs: 100)
+            if n < 0 {
+                closedAfter = Date().timeIntervalSince(start)
+                break
+            }
+            read += n
+            usleep(20_000)
+        }
+        let after = try #require(closedAfter, "a reader of \(read) bytes in 12 s still had its connection (closures \(server.headerDeadlineClosures))")
+        #expect(after >= 0.9 && after < 8, "closed after \(after) s")
+        #expect(read < 8 << 20)
+        #expect(server.headerDeadlineClosures == 1)
+        // The server has let go of the request (and the answer's copy) too.
+        let released = Date()
+        while server.inFlight > 0 && Date().timeIntervalSince(released) < 5 { usleep(20_000) }
+        #expect(server.inFlight == 0)
+        // A client that reads at once gets all of it.
+        let fast = try RawConnection(port: server.port)
+        try fast.send(Array("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(try fast.readStatus() == 200)
+    }
+
+    /// After many connections closed, their memory is given back (malloc_trim).
+    @Test func trimsTheHeapAfterManyConnectionsClosed() throws {
+        let server = try server(headerTimeoutMs: 1_000)
+        defer { server.stop(graceMs: 1_000) }
+        var conns: [RawConnection] = []
+        for _ in 0..<300 { conns.append(try RawConnection(port: server.port)) }
+        for c in conns { try c.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)) }
+        for c in conns { #expect(try c.readStatus() == 200) }
+        conns.removeAll()
+        let start = Date()
+        while server.heapTrims == 0 && Date().timeIntervalSince(start) < 10 { usleep(50_000) }
+        #expect(server.heapTrims >= 1, "no trim after 300 connections closed")
+    }
+
     /// A server dropped without stop() stops: its port no longer accepts connections.
     @Test func aDroppedServerStopsServing() throws {
         var server: HTTPServer? = try self.server(headerTimeoutMs: 1_000)
@@ -142,8 +198,12 @@ private final class RawConnection {
     let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int) throws {
+    init(port: Int, receiveBuffer: Int32 = 0) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if receiveBuffer > 0 {
+            var size = receiveBuffer
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var tv = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
@@ -164,6 +224,16 @@ private final class RawConnection {
     func send(_ bytes: [UInt8]) throws {
         let n = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if n != bytes.count { throw TestSetupError("send failed: errno \(errno)") }
+    }
+
+    /// Reads at most `count` bytes within `waitingMs`: how many (0 when none came), or -1
+    /// when the server closed the connection.
+    func receive(_ count: Int, waitingMs: Int32) -> Int {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, waitingMs) > 0 else { return 0 }
+        var chunk = [UInt8](repeating: 0, count: count)
+        let n = recv(fd, &chunk, count, Int32(MSG_DONTWAIT))
+        return n > 0 ? n : -1
     }
 
     /// Whether the server closed the connection (EOF or reset) within `waitingMs`.

@@ -72,8 +72,11 @@ public final class HTTPServer: Sendable {
         context.deadline.start()
     }
 
-    /// Connections closed so far because their request headers missed the header deadline.
+    /// Connections closed so far because their request headers, body or answer missed the deadline.
     public var headerDeadlineClosures: Int { context.deadline.closed.load(ordering: .relaxed) }
+
+    /// Times the heap was trimmed after many connections closed (``HeaderDeadline``).
+    public var heapTrims: Int { context.deadline.trims.load(ordering: .relaxed) }
 
     /// Requests being handled right now (begun and not yet completed).
     public var inFlight: Int { context.inFlight.load(ordering: .relaxed) }
@@ -283,6 +286,7 @@ private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ re
     if close { addHeader(r, "Connection", "close") }
     let result = MHD_queue_response(connection, UInt32(response.status), r)
     MHD_destroy_response(r)
+    if server.deadline.enabled, let clock = clock(of: connection) { server.deadline.sending(clock) }
     server.observer?.served(request, response, durationNs: monotonicNs() - pending.startNs)
     return result
 }

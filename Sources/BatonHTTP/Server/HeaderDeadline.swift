@@ -3,8 +3,9 @@ import CMicroHTTPD
 import Glibc
 import Synchronization
 
-/// Closes connections whose request headers, or then whose body, are not complete in time
-/// (slowloris, and its slow-body variant).
+/// Closes connections whose request headers, then whose body, are not complete in time
+/// (slowloris, and its slow-body variant), and those whose answer is not read in time
+/// (slow readers).
 ///
 /// libmicrohttpd's connection timeout counts *inactivity*: a client that sends a header
 /// byte every few seconds is never idle and would hold its connection (and a slot of the
@@ -19,7 +20,12 @@ import Synchronization
 /// - headers complete (first call of the access handler): the body (at most the body limit,
 ///   64 KiB in batond) must be in by then + `D`;
 /// - body complete (the handler is about to run, or an early 413): no deadline while the
-///   handler runs and the answer is sent (the idle timeout governs a slow reader);
+///   handler runs (its backends have their own timeouts);
+/// - answer queued: it must have been read by then + `D`. libmicrohttpd's idle timeout
+///   restarts on every byte the client reads, so a client reading 64 B every 3 s kept its
+///   connection (and the answer's copy) 75 s and counting; 1,500 of them added 38 MB RSS
+///   (attack review, issue 15). An answer of batond is at most a few hundred KB: `D`
+///   (10 s) allows a reader of about 30 KB/s for the largest;
 /// - request completed, connection kept alive: the next request must have its headers in
 ///   by completion + `I` + `D`. A silent keep-alive connection is closed by the idle timeout
 ///   at completion + `I`, before this deadline, so an idle keep-alive connection is never
@@ -48,6 +54,10 @@ final class HeaderDeadline: Sendable {
     /// Connections shut down for missing the deadline, since start.
     let closed = Atomic<Int>(0)
     private let reaper = Mutex<Reaper?>(nil)
+    /// Most connections open since the heap was last trimmed (see ``trimIfDrained()``).
+    private let peakOpen = Atomic<Int>(0)
+    /// Times the heap was trimmed after many connections closed.
+    let trims = Atomic<Int>(0)
 
     init(timeoutMs: Int, idleSeconds: Int) {
         timeoutNs = UInt64(max(0, timeoutMs)) * 1_000_000
@@ -60,7 +70,11 @@ final class HeaderDeadline: Sendable {
 
     func opened(fd: Int32) -> ConnectionClock {
         let clock = ConnectionClock(fd: fd, deadlineNs: monotonicNs() &+ timeoutNs)
-        open.withLock { $0[ObjectIdentifier(clock)] = clock }
+        let count = open.withLock { o -> Int in
+            o[ObjectIdentifier(clock)] = clock
+            return o.count
+        }
+        if count > peakOpen.load(ordering: .relaxed) { peakOpen.store(count, ordering: .relaxed) }
         return clock
     }
 
@@ -79,6 +93,11 @@ final class HeaderDeadline: Sendable {
 
     func answering(_ clock: ConnectionClock) {
         clock.deadlineNs.store(.max, ordering: .relaxed)
+    }
+
+    /// The answer is queued: the client has `D` to read it.
+    func sending(_ clock: ConnectionClock) {
+        clock.deadlineNs.store(monotonicNs() &+ timeoutNs, ordering: .relaxed)
     }
 
     func requestCompleted(_ clock: ConnectionClock) {
@@ -102,6 +121,11 @@ final class HeaderDeadline: Sendable {
                 guard clock.deadlineNs.compareExchange(expected: deadline, desired: .max, ordering: .relaxed).exchanged else { continue }
                 // Counted first, so that anyone who sees the connection close also sees the count.
                 closed.add(1, ordering: .relaxed)
+                // Linger 0: when libmicrohttpd closes the socket, the kernel drops what is
+                // still queued for a slow reader (up to several MB on loopback) and sends a
+                // reset, instead of trickling it on to the client from an orphaned socket.
+                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                _ = setsockopt(clock.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
                 if Glibc.shutdown(clock.fd, Int32(SHUT_RDWR)) == 0 {
                     count += 1
                 } else {
@@ -110,6 +134,25 @@ final class HeaderDeadline: Sendable {
             }
         }
         return count
+    }
+
+    /// Gives the memory of closed connections back to the system once many have closed.
+    ///
+    /// Each connection's buffers (libmicrohttpd's 32 KiB pool, the answer's copy) come from
+    /// glibc's per-thread arenas; freed in the middle of a heap they are kept by the process,
+    /// so after 1,500 slow readers closed batond still held 72 MB (issue 15). When the open
+    /// connections have dropped by at least `drop` and to half their peak since the last
+    /// trim, `malloc_trim(0)` returns the free pages of every arena (`madvise`). It runs on
+    /// the reaper thread, at most once per check, only after such a drop.
+    @discardableResult
+    func trimIfDrained(drop: Int = 256) -> Bool {
+        let now = openCount
+        let peak = peakOpen.load(ordering: .relaxed)
+        guard peak - now >= drop, now <= peak / 2 else { return false }
+        peakOpen.store(now, ordering: .relaxed)
+        _ = baton_heap_trim()
+        trims.add(1, ordering: .relaxed)
+        return true
     }
 
     /// Starts the reaper thread: it checks every `D`/4 (at most every second, at least every 50 ms).
@@ -181,6 +224,7 @@ private func reaperMain(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutableRawPoin
         if n > 0 { break }  // woken by stop()
         if n < 0 && errno != EINTR { break }
         args.deadline.reap()
+        args.deadline.trimIfDrained()
     }
     return nil
 }

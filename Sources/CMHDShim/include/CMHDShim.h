@@ -47,4 +47,8 @@ int baton_mhd_connection_fd(struct MHD_Connection *connection);
 
 /// The socket context set by the MHD_OPTION_NOTIFY_CONNECTION callback; NULL if none.
 void *baton_mhd_socket_context(struct MHD_Connection *connection);
+/* glibc's malloc_trim(0): gives the free pages of every arena back to the system
+   (malloc.h is not part of Swift's Glibc module). 0 elsewhere. */
+int baton_heap_trim(void);
+
 #endif
