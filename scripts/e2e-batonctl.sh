@@ -446,6 +446,26 @@ test_unreachable_baton() {
     done
     check_eq "no writable home: batonctl and the hook count in \$TMPDIR/batonctl-UID" \
         "$(head -n 1 "$work/tmp/batonctl-$(id -u)/lease-e2e-nohome.failures" 2>/dev/null)" 2
+    check_eq "the fallback folder is created 0700" "$(stat -c %a "$work/tmp/batonctl-$(id -u)")" 700
+
+    # Another user made the fallback folder first (world-writable) and planted a counter of
+    # 99: neither believes it (both exit 69, below the threshold) nor writes into the folder.
+    mkdir -p "$work/shared-tmp/batonctl-$(id -u)"
+    chmod 777 "$work/shared-tmp/batonctl-$(id -u)"
+    printf '99\nplanted\n0\n' >"$work/shared-tmp/batonctl-$(id -u)/lease-e2e-planted.failures"
+    codes=''
+    for tool in ctl hook; do
+        if [ $tool = ctl ]; then
+            set -- "$ctl" lock --lease e2e-planted -- true
+        else
+            set -- "$hooks/baton-run-if-leader.sh" --lease e2e-planted -- true
+        fi
+        rc=0
+        env -u BATON_STATE_DIR -u XDG_STATE_HOME HOME=/proc/no-home TMPDIR="$work/shared-tmp" BATON_URL="$closed_url" "$@" 2>/dev/null || rc=$?
+        codes="$codes$rc "
+    done
+    check_eq "a planted counter in a folder others can write is not believed (69 69)" "$codes" "69 69 "
+    check_eq "and nothing is written there" "$(head -n 1 "$work/shared-tmp/batonctl-$(id -u)/lease-e2e-planted.failures")" 99
 
     rc=0
     BATON_URL=$closed_url "$ctl" health >/dev/null 2>&1 || rc=$?

@@ -15,7 +15,8 @@ struct ClientBreaker: Sendable {
 
     /// `--state-dir`, else BATON_STATE_DIR, else `$XDG_STATE_HOME/batonctl`, else
     /// `~/.local/state/batonctl`; when that default cannot be written (read-only root file
-    /// system, no home), `$TMPDIR/batonctl-<uid>` (/tmp when TMPDIR is unset).
+    /// system, no home), `$TMPDIR/batonctl-<uid>` (/tmp when TMPDIR is unset), created 0700.
+    /// Whichever it is, it is used only if ``StateFolder/problem(_:)`` finds nothing wrong.
     static func directory(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
                           isWritable: (String) -> Bool = ClientBreaker.makeWritable) -> String {
         if let explicit, !explicit.isEmpty { return explicit }
@@ -33,15 +34,19 @@ struct ClientBreaker: Sendable {
         return tmp + "/batonctl-\(getuid())"
     }
 
-    /// Creates the folder if needed; true when a file can be written in it.
+    /// Creates the folder if needed (0700); true when a file can be written in it.
     static func makeWritable(_ directory: String) -> Bool {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        StateFolder.create(directory)
         return access(directory, W_OK) == 0
     }
 
-    /// Consecutive failures recorded so far (0 when there is no file or it is unreadable).
+    /// Why the folder must not be used (someone else could write in it), or nil.
+    var folderProblem: String? { StateFolder.problem(directory) }
+
+    /// Consecutive failures recorded so far (0 when there is no file, it is unreadable, or
+    /// the folder is not safe: a counter someone else planted is not believed).
     func failures() -> Int {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+        guard folderProblem == nil, let text = StateFolder.readFile(path),
               let first = text.split(separator: "\n", omittingEmptySubsequences: false).first,
               let count = Int(first.trimmingCharacters(in: .whitespaces)), count >= 0
         else { return 0 }
@@ -55,7 +60,10 @@ struct ClientBreaker: Sendable {
         let count = failures() + 1
         let oneLine = error.replacingOccurrences(of: "\n", with: " ")
         let text = "\(count)\n\(oneLine)\n\(Int(Date().timeIntervalSince1970))\n"
-        if !write(text) {
+        StateFolder.create(directory)
+        if let problem = folderProblem {
+            Log.warn("not using the failure counters in \(directory): \(problem); set --state-dir or BATON_STATE_DIR to a folder only you can write")
+        } else if !StateFolder.writeFile(text, to: path) {
             Log.warn("cannot write the failure counter \(path); set --state-dir or BATON_STATE_DIR to a writable folder")
         }
         return count
@@ -63,23 +71,7 @@ struct ClientBreaker: Sendable {
 
     /// Baton answered: the streak is over.
     func recordSuccess() {
-        if FileManager.default.fileExists(atPath: path) {
-            try? FileManager.default.removeItem(atPath: path)
-        }
-    }
-
-    private func write(_ text: String) -> Bool {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let temp = path + ".\(getpid()).tmp"
-            try Data(text.utf8).write(to: URL(fileURLWithPath: temp))
-            guard rename(temp, path) == 0 else {
-                try? FileManager.default.removeItem(atPath: temp)
-                return false
-            }
-            return true
-        } catch {
-            return false
-        }
+        // unlink(2) removes a symlink itself, never what it points to.
+        if folderProblem == nil { unlink(path) }
     }
 }

@@ -71,4 +71,77 @@ import Testing
         #expect(skip.decide(after: "refused", breaker: other, url: "u", what: "task q", waiting: true) == .giveUp)
         #expect(other.failures() == 2)
     }
+
+    // MARK: - Issue 15, item 5: a state folder on a shared /tmp
+
+    @Test func theFallbackFolderIsCreatedPrivate() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(ClientBreaker.makeWritable(dir))
+        var st = stat()
+        #expect(lstat(dir, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        #expect(ClientBreaker(directory: dir, key: "lease-x", threshold: 3).recordFailure("refused") == 1)
+        #expect(lstat(dir + "/lease-x.failures", &st) == 0 && st.st_mode & 0o777 == 0o600)
+    }
+
+    @Test func aFolderOthersCanWriteIsRefusedAndItsCounterIgnored() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "99\nplanted\n1795740000\n".write(toFile: dir + "/lease-x.failures", atomically: false, encoding: .utf8)
+        chmod(dir, 0o777)
+        let breaker = ClientBreaker(directory: dir, key: "lease-x", threshold: 3)
+        #expect(breaker.folderProblem != nil)
+        #expect(breaker.failures() == 0, "a planted counter was believed")
+        #expect(breaker.recordFailure("refused") == 1)
+        #expect(try String(contentsOfFile: dir + "/lease-x.failures", encoding: .utf8).hasPrefix("99\n"), "wrote into an unsafe folder")
+        chmod(dir, 0o720)
+        #expect(ClientBreaker(directory: dir, key: "lease-x", threshold: 3).failures() == 0)
+        chmod(dir, 0o700)
+        #expect(ClientBreaker(directory: dir, key: "lease-x", threshold: 3).failures() == 99)
+        // Not ours (the tests run as root in CI: give it to nobody).
+        if geteuid() == 0 {
+            chown(dir, 65534, 65534)
+            #expect(ClientBreaker(directory: dir, key: "lease-x", threshold: 3).failures() == 0)
+            #expect(ClientBreaker(directory: dir, key: "lease-x", threshold: 3).folderProblem?.contains("belongs to uid 65534") == true)
+        }
+    }
+
+    @Test func aFolderThatIsASymlinkIsRefused() throws {
+        let real = tempDir(), link = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: real); unlink(link) }
+        try FileManager.default.createDirectory(atPath: real, withIntermediateDirectories: true)
+        chmod(real, 0o700)
+        #expect(symlink(real, link) == 0)
+        #expect(ClientBreaker(directory: link, key: "lease-x", threshold: 3).folderProblem?.contains("symbolic link") == true)
+    }
+
+    @Test func symlinksInTheFolderAreNotFollowed() throws {
+        let dir = tempDir(), victimDir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: victimDir) }
+        #expect(ClientBreaker.makeWritable(dir))
+        try FileManager.default.createDirectory(atPath: victimDir, withIntermediateDirectories: true)
+        let victim = victimDir + "/secret"
+        try "keep me\n".write(toFile: victim, atomically: false, encoding: .utf8)
+        chmod(victim, 0o600)
+        // A counter that is a symlink to the victim (or to a counter of 99): not read,
+        // replaced by a file of our own, and the victim is untouched.
+        #expect(symlink(victim, dir + "/lease-x.failures") == 0)
+        // ...and at the temporary name an earlier batonctl used (path.PID.tmp).
+        #expect(symlink(victim, dir + "/lease-x.failures.\(getpid()).tmp") == 0)
+        let breaker = ClientBreaker(directory: dir, key: "lease-x", threshold: 3)
+        #expect(breaker.failures() == 0)
+        #expect(breaker.recordFailure("refused") == 1)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep me\n")
+        var st = stat()
+        #expect(lstat(dir + "/lease-x.failures", &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG)
+        #expect(breaker.failures() == 1)
+        // A success removes the link, not its target.
+        #expect(symlink(victim, dir + "/lease-y.failures") == 0)
+        ClientBreaker(directory: dir, key: "lease-y", threshold: 3).recordSuccess()
+        #expect(FileManager.default.fileExists(atPath: victim))
+        #expect(lstat(dir + "/lease-y.failures", &st) != 0)
+        // No temporary files of ours are left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".tmp") } == ["lease-x.failures.\(getpid()).tmp"])
+    }
 }

@@ -126,7 +126,7 @@ if [ -z "$state_dir" ]; then
         *) state_dir=${HOME:-/nonexistent}/.local/state/batonctl ;;
     esac
     # A read-only root file system or no home: a folder of our own under TMPDIR (as batonctl).
-    if ! { mkdir -p "$state_dir" && [ -w "$state_dir" ]; } 2>/dev/null; then
+    if ! { (umask 077 && mkdir -p "$state_dir") && [ -w "$state_dir" ]; } 2>/dev/null; then
         tmp=${TMPDIR:-/tmp}
         case $tmp in /*) ;; *) tmp=/tmp ;; esac
         state_dir=${tmp%/}/batonctl-$(id -u)
@@ -187,24 +187,40 @@ unavailable_reason() {
     fi
 }
 
+# state_dir_ok: the state folder is a real folder (not a symlink) of ours that neither group
+# nor others can write, as batonctl requires: on a shared /tmp another user could have made
+# it first and planted a counter of 99 or symlinks (issue 15). Otherwise it is not used.
+state_dir_ok() {
+    [ -d "$state_dir" ] && [ ! -L "$state_dir" ] && [ -O "$state_dir" ] || return 1
+    # ls -ld: drwxrwxrwx; characters 6 and 9 are the group's and others' write bits.
+    # shellcheck disable=SC2012 # one known path; POSIX has no stat(1)
+    [ "$(ls -ld "$state_dir" | cut -c6,9)" = "--" ]
+}
+
 breaker_count() {
     _c=0
-    [ -r "$breaker_file" ] && read -r _c <"$breaker_file"
+    state_dir_ok && [ -f "$breaker_file" ] && [ ! -L "$breaker_file" ] && read -r _c <"$breaker_file"
     case $_c in '' | *[!0-9]*) _c=0 ;; esac
     echo "$_c"
 }
 
 breaker_fail() {
     _n=$(($(breaker_count) + 1))
-    if ! { mkdir -p "$state_dir" &&
-        printf '%s\n%s\n%s\n' "$_n" "$1" "$(date +%s)" >"$breaker_file.$$" &&
-        mv -f "$breaker_file.$$" "$breaker_file"; } 2>/dev/null; then
+    (umask 077 && mkdir -p "$state_dir") 2>/dev/null
+    if ! state_dir_ok; then
+        say "warning: not using the failure counters in $state_dir: not a folder of ours that only we can write; set --state-dir or BATON_STATE_DIR"
+    # A new file (mktemp: O_EXCL, 0600) renamed over the old counter, which may be a symlink.
+    elif ! { _t=$(mktemp "$breaker_file.XXXXXX") &&
+        printf '%s\n%s\n%s\n' "$_n" "$1" "$(date +%s)" >"$_t" &&
+        { [ ! -d "$breaker_file" ] || [ -L "$breaker_file" ]; } && rm -f "$breaker_file" &&
+        mv -f "$_t" "$breaker_file"; } 2>/dev/null; then
+        [ -n "${_t:-}" ] && rm -f "$_t" 2>/dev/null
         say "warning: cannot write the failure counter $breaker_file; set --state-dir or BATON_STATE_DIR"
     fi
     echo "$_n"
 }
 
-breaker_ok() { rm -f "$breaker_file" 2>/dev/null || true; }
+breaker_ok() { if state_dir_ok; then rm -f "$breaker_file" 2>/dev/null || true; fi; }
 
 loud() {
     {
