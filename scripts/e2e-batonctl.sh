@@ -467,6 +467,12 @@ test_unreachable_baton() {
     check_eq "a planted counter in a folder others can write is not believed (69 69)" "$codes" "69 69 "
     check_eq "and nothing is written there" "$(head -n 1 "$work/shared-tmp/batonctl-$(id -u)/lease-e2e-planted.failures")" 99
 
+    # The command gets no Baton token unless --pass-token asks for it.
+    check_eq "the command does not see BATON_TOKEN" \
+        "$("$ctl" lock --lease e2e-env -- sh -c 'printf %s "${BATON_TOKEN:-none}"' 2>/dev/null)" none
+    check_eq "--pass-token hands it over" \
+        "$("$ctl" lock --lease e2e-env --pass-token -- sh -c 'printf %s "${BATON_TOKEN:-none}"' 2>/dev/null)" "$token"
+
     rc=0
     BATON_URL=$closed_url "$ctl" health >/dev/null 2>&1 || rc=$?
     check_eq "health against a closed port exits 69" "$rc" 69

@@ -191,7 +191,7 @@ struct ClaimCommand: AsyncParsableCommand {
             try await runWithoutBaton(command: command, environment: [
                 "BATON_TASK": task, "BATON_RUN_ID": "", "BATON_SLOT": claim.slot ?? "", "BATON_HOLDER": holder,
                 "BATON_FENCING_TOKEN": "", "BATON_MODE": "local",
-            ], graceMs: timing.graceMs)
+            ], token: policy.tokenForChild(global), graceMs: timing.graceMs)
         case .claimed(let c, let at):
             state = c
             sent = at
@@ -208,7 +208,7 @@ struct ClaimCommand: AsyncParsableCommand {
                 "BATON_TASK": task, "BATON_RUN_ID": runId, "BATON_SLOT": claim.slot ?? "", "BATON_HOLDER": holder,
                 "BATON_FENCING_TOKEN": state.fencing_token.map(String.init) ?? "",
                 "BATON_MODE": state.mode == .degraded ? "degraded" : "normal",
-            ]), graceMs: timing.graceMs)
+            ], token: policy.tokenForChild(global)), graceMs: timing.graceMs)
         } catch {
             Log.info("\(error)")
             await claim.complete(client: client, runId: runId, holder: holder, status: .cancelled, detail: "\(error)")

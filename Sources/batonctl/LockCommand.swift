@@ -160,7 +160,7 @@ struct LockCommand: AsyncParsableCommand {
         case .runLocally:
             try await runWithoutBaton(command: command, environment: [
                 "BATON_LEASE": lease, "BATON_HOLDER": holder, "BATON_FENCING_TOKEN": "", "BATON_MODE": "local",
-            ], graceMs: timing.graceMs)
+            ], token: policy.tokenForChild(global), graceMs: timing.graceMs)
         case .retry:
             try? await Task.sleep(for: .milliseconds(min(timing.renewEveryMs, 2000)))
             return true
@@ -193,7 +193,7 @@ struct LockCommand: AsyncParsableCommand {
                 "BATON_LEASE": lease, "BATON_HOLDER": holder,
                 "BATON_FENCING_TOKEN": state.fencing_token.map(String.init) ?? "",
                 "BATON_MODE": degraded ? "degraded" : "normal",
-            ]), graceMs: timing.graceMs)
+            ], token: policy.tokenForChild(global)), graceMs: timing.graceMs)
         } catch {
             Log.info("\(error)")
             _ = try? await client.release(lease: lease, holder: holder, fencingToken: token.token)

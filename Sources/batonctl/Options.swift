@@ -48,8 +48,11 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Baton's base URL (env BATON_URL; default http://127.0.0.1:8080).", valueName: "url"))
     var url: String?
 
-    @Option(name: .long, help: ArgumentHelp("API token sent as 'Authorization: Bearer' (env BATON_TOKEN).", valueName: "token"))
+    @Option(name: .long, help: ArgumentHelp("API token sent as 'Authorization: Bearer' (env BATON_TOKEN). Visible to every local user in the process list: prefer BATON_TOKEN or --token-file.", valueName: "token"))
     var token: String?
+
+    @Option(name: .long, help: ArgumentHelp("File holding the API token (env BATON_TOKEN_FILE), e.g. a mounted Kubernetes Secret.", valueName: "path"))
+    var tokenFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Who is asking: lease holder / task runner (env BATON_HOLDER; default: the host name).", valueName: "name"))
     var holder: String?
@@ -67,10 +70,21 @@ struct GlobalOptions: ParsableArguments {
         return value.hasSuffix("/") ? String(value.dropLast()) : value
     }
 
+    /// `--token`, else `--token-file`, else BATON_TOKEN, else BATON_TOKEN_FILE.
     var resolvedToken: String? {
         if let token, !token.isEmpty { return token }
+        if let tokenFile, !tokenFile.isEmpty { return GlobalOptions.readToken(tokenFile) }
         if let env = environment["BATON_TOKEN"], !env.isEmpty { return env }
+        if let file = environment["BATON_TOKEN_FILE"], !file.isEmpty { return GlobalOptions.readToken(file) }
         return nil
+    }
+
+    /// The token in `path`: its first line, without surrounding white space; nil when the
+    /// file cannot be read or holds none.
+    static func readToken(_ path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let first = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return first.isEmpty ? nil : first
     }
 
     var resolvedHolder: String {
@@ -93,6 +107,14 @@ struct GlobalOptions: ParsableArguments {
             throw ValidationError("--url / BATON_URL must be an http:// or https:// URL, got '\(resolvedURL)'")
         }
         guard timeout.milliseconds >= 100 else { throw ValidationError("--timeout must be at least 100ms") }
+        let file = tokenFile.flatMap { $0.isEmpty ? nil : $0 }
+            ?? (token?.isEmpty == false || environment["BATON_TOKEN"]?.isEmpty == false ? nil : environment["BATON_TOKEN_FILE"])
+        if let file, !file.isEmpty, GlobalOptions.readToken(file) == nil {
+            throw ValidationError("\(tokenFile != nil ? "--token-file" : "BATON_TOKEN_FILE") '\(file)': cannot read a token from it")
+        }
+        if let token, !token.isEmpty {
+            Log.warn("--token is visible to every local user in the process list; use BATON_TOKEN or --token-file")
+        }
     }
 
     /// A client whose requests time out after `timeout` (or the given override).
@@ -152,6 +174,12 @@ struct RunPolicyOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Time between SIGTERM and SIGKILL when the command must stop (default: min(5s, period/6)).", valueName: "duration"))
     var grace: CLIDuration?
+
+    @Flag(name: .long, help: "Hand the Baton API token to the command as BATON_TOKEN (by default it gets none).")
+    var passToken = false
+
+    /// The token for the command's environment: only with `--pass-token`.
+    func tokenForChild(_ global: GlobalOptions) -> String? { passToken ? global.resolvedToken : nil }
 
     mutating func validate() throws {
         guard (0...255).contains(skippedExit) else { throw ValidationError("--skipped-exit must be 0-255") }

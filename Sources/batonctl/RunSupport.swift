@@ -45,10 +45,19 @@ extension RunPolicyOptions {
     func graceMs(periodMs: Int64) -> Int64? { grace?.milliseconds }
 }
 
+/// The command's environment: batonctl's own, without the Baton API token (the command
+/// is not Baton's client: a token in its environment is one `env` or crash dump away from
+/// its logs), plus the lease or claim variables. `token` (from `--pass-token`) puts the
+/// token batonctl used back as BATON_TOKEN.
 enum ChildEnvironment {
-    static func make(_ extra: [String: String]) -> [String: String] {
-        var env = ProcessInfo.processInfo.environment
+    static let tokenVariables = ["BATON_TOKEN", "BATON_TOKEN_FILE"]
+
+    static func make(_ extra: [String: String], token: String? = nil,
+                     base: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        var env = base
+        for name in tokenVariables { env[name] = nil }
         for (k, v) in extra { env[k] = v }
+        if let token { env["BATON_TOKEN"] = token }
         return env
     }
 }
@@ -61,10 +70,10 @@ func describeExit(_ code: Int32) -> String {
 }
 
 /// Starts the command and waits for it without a lease or claim (Baton unavailable).
-func runWithoutBaton(command: [String], environment: [String: String], graceMs: Int64) async throws -> Never {
+func runWithoutBaton(command: [String], environment: [String: String], token: String?, graceMs: Int64) async throws -> Never {
     let child: ChildProcess
     do {
-        child = try ChildProcess.spawn(command: command, environment: ChildEnvironment.make(environment), graceMs: graceMs)
+        child = try ChildProcess.spawn(command: command, environment: ChildEnvironment.make(environment, token: token), graceMs: graceMs)
     } catch {
         Log.info("\(error)")
         throw ExitCode(127)

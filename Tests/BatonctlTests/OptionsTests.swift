@@ -171,3 +171,34 @@ import Testing
         #expect(describeExit(143) == "exit code 143 (signal 15)")
     }
 }
+
+/// Issue 15, item 6: `batonctl lock -- cmd` handed BATON_TOKEN to the command.
+@Suite struct TokenHandlingTests {
+    @Test func theCommandGetsNoTokenUnlessAskedFor() throws {
+        let base = ["BATON_TOKEN": "secret-token-0123456789", "BATON_TOKEN_FILE": "/run/secrets/baton", "PATH": "/bin", "BATON_URL": "http://b"]
+        let env = ChildEnvironment.make(["BATON_LEASE": "l"], base: base)
+        #expect(env["BATON_TOKEN"] == nil && env["BATON_TOKEN_FILE"] == nil)
+        #expect(env["PATH"] == "/bin" && env["BATON_URL"] == "http://b" && env["BATON_LEASE"] == "l")
+        #expect(ChildEnvironment.make([:], token: "t0123456789abcdef", base: base)["BATON_TOKEN"] == "t0123456789abcdef")
+
+        let lock = try LockCommand.parse(["--lease", "l", "--", "true"])
+        #expect(lock.policy.passToken == false && lock.policy.tokenForChild(lock.global) == nil)
+        let passing = try LockCommand.parse(["--lease", "l", "--pass-token", "--token", "t0123456789abcdef", "--", "true"])
+        #expect(passing.policy.tokenForChild(passing.global) == "t0123456789abcdef")
+        let claim = try ClaimCommand.parse(["--task", "t", "--pass-token", "--", "true"])
+        #expect(claim.policy.passToken)
+    }
+
+    @Test func theTokenCanComeFromAFile() throws {
+        let path = NSTemporaryDirectory() + "batonctl-token-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "  file-token-0123456789  \nsecond line\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var g = try GlobalOptions.parse(["--token-file", path])
+        try g.validate()
+        #expect(g.resolvedToken == "file-token-0123456789")
+        // --token wins over the file; a file that cannot be read stops batonctl.
+        #expect(try GlobalOptions.parse(["--token-file", path, "--token", "flag-token-0123456789"]).resolvedToken == "flag-token-0123456789")
+        #expect(throws: (any Error).self) { try GlobalOptions.parse(["--token-file", path + ".missing"]) }
+        #expect(GlobalOptions.readToken(path + ".missing") == nil)
+    }
+}
