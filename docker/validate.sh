@@ -263,19 +263,35 @@ load_demo_sql() {
 redis_accepts_manifest_args() {
     local args=() a dir="$WORK/redis"
     mkdir -p "$dir"
-    while IFS= read -r a; do args+=("$a"); done < <(py_checks redis-args)
+    py_checks redis-acl >"$dir/users.acl" || return 1
+    while IFS= read -r a; do
+        # The ACL file is the Secret's (mounted there in the pod).
+        [ "$a" = /etc/redis/users.acl ] && a=$dir/users.acl
+        args+=("$a")
+    done < <(py_checks redis-args)
     log "redis: $(redis-server --version | cut -d' ' -f1-3); arguments from docker/k8s/redis.yaml: ${args[*]}"
     redis-server "${args[@]}" --port 0 --unixsocket "$dir/redis.sock" --dir "$dir" \
         --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" || return 1
-    local policy aof fsync
+    local policy aof fsync pass acl_ok=true
+    pass=$(sed -n 's/^user baton .*>\([^ ]*\).*/\1/p' "$dir/users.acl")
+    as_baton() { redis-cli -s "$dir/redis.sock" --user baton --pass "$pass" --no-auth-warning "$@"; }
     for _ in $(seq 50); do [ -S "$dir/redis.sock" ] && break; sleep 0.1; done
-    policy="$(redis-cli -s "$dir/redis.sock" config get maxmemory-policy | sed -n 2p)"
-    aof="$(redis-cli -s "$dir/redis.sock" config get appendonly | sed -n 2p)"
-    fsync="$(redis-cli -s "$dir/redis.sock" config get appendfsync | sed -n 2p)"
-    redis-cli -s "$dir/redis.sock" shutdown nosave >/dev/null 2>&1 || true
+    policy="$(as_baton config get maxmemory-policy | sed -n 2p)"
+    aof="$(as_baton config get appendonly | sed -n 2p)"
+    fsync="$(as_baton config get appendfsync | sed -n 2p)"
+    # The ACL as the real server applies it: the probe's PING works without a password,
+    # nothing else does; user baton runs scripts on baton:* keys only, and no FLUSHALL.
+    [ "$(redis-cli -s "$dir/redis.sock" ping)" = PONG ] || { log "redis ACL: the default user cannot PING"; acl_ok=false; }
+    case $(redis-cli -s "$dir/redis.sock" get baton:x 2>&1) in *NOPERM*) ;; *) log "redis ACL: the default user can read keys"; acl_ok=false ;; esac
+    [ "$(as_baton eval "return redis.call('HINCRBY', KEYS[1], 'token', 1)" 1 'baton:lease:{acl}:meta')" = 1 ] ||
+        { log "redis ACL: user baton cannot run a lease script"; acl_ok=false; }
+    case $(as_baton set other x 2>&1) in *NOPERM*) ;; *) log "redis ACL: user baton can write keys outside baton:*"; acl_ok=false ;; esac
+    case $(as_baton flushall 2>&1) in *NOPERM*) ;; *) log "redis ACL: user baton can FLUSHALL"; acl_ok=false ;; esac
+    as_baton info server | grep -q '^run_id:' || { log "redis ACL: user baton cannot read INFO (run_id)"; acl_ok=false; }
+    as_baton shutdown nosave >/dev/null 2>&1 || kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
     for _ in $(seq 50); do [ -f "$dir/redis.pid" ] || break; sleep 0.1; done
-    log "maxmemory-policy=$policy appendonly=$aof appendfsync=$fsync"
-    [ "$policy" = noeviction ] && [ "$aof" = yes ] && [ "$fsync" = everysec ]
+    log "maxmemory-policy=$policy appendonly=$aof appendfsync=$fsync acl_ok=$acl_ok"
+    [ "$policy" = noeviction ] && [ "$aof" = yes ] && [ "$fsync" = everysec ] && $acl_ok
 }
 
 # find_shared RELATIVE: the project's shared/ folder, wherever this checkout sits.
@@ -537,6 +553,15 @@ def extract_scripts(outdir):
                 with open(target, "w", encoding="utf-8") as f:
                     f.write(value)
                 print(target)
+
+
+def redis_acl():
+    """users.acl of the Secret redis-acl, as the Redis pod sees it."""
+    for _, d in k8s_docs():
+        if d.get("kind") == "Secret" and d["metadata"]["name"] == "redis-acl":
+            sys.stdout.write(d["stringData"]["users.acl"])
+            return
+    sys.exit("no Secret redis-acl in docker/k8s")
 
 
 def redis_args():
@@ -923,7 +948,21 @@ def contract():
         claims = [v["persistentVolumeClaim"]["claimName"] for v in pod_spec(red).get("volumes", []) if "persistentVolumeClaim" in v]
         need(claims and find(docs, "PersistentVolumeClaim", claims[0], "baton"), "k8s redis: data must be on a PersistentVolumeClaim defined here")
         need(find(docs, "Service", "redis", "baton"), "k8s: no Service redis")
-        need(env_value(containers(dep, init=False)[0], "BATON_REDIS_URL", ).startswith("redis://redis.baton.svc:"), "Deployment baton: BATON_REDIS_URL must point at the redis Service")
+        # batond logs in as Redis' ACL user "baton", with the password from the Secret (issue 15).
+        renv = env_of(containers(dep, init=False)[0]).get("BATON_REDIS_URL") or {}
+        rref = (renv.get("valueFrom") or {}).get("secretKeyRef") or {}
+        rurl = ((secrets.get(("baton", rref.get("name"))) or {}).get("stringData") or {}).get(rref.get("key"), "")
+        need(re.match(r"redis://baton:[^@]+@redis\.baton\.svc:", rurl or ""),
+             "Deployment baton: BATON_REDIS_URL must come from a Secret and log in as user baton at the redis Service")
+        need("--aclfile" in words, "k8s redis: missing `--aclfile` (users from the Secret redis-acl)")
+        acl_vols = [v for v in pod_spec(red).get("volumes", []) if (v.get("secret") or {}).get("secretName") == "redis-acl"]
+        need(acl_vols, "k8s redis: the ACL file must come from the Secret redis-acl")
+        acl = ((secrets.get(("baton", "redis-acl")) or {}).get("stringData") or {}).get("users.acl", "")
+        users = {l.split()[1]: l.split() for l in acl.splitlines() if l.startswith("user ")}
+        need(users.get("default", [])[2:] == ["on", "nopass", "resetchannels", "-@all", "+ping"],
+             "redis-acl: the default user may only PING")
+        pw = [w[1:] for w in users.get("baton", []) if w.startswith(">")]
+        need(pw and rurl.startswith(f"redis://baton:{pw[0]}@"), "redis-acl: user baton's password must be the one in BATON_REDIS_URL")
     redis_text = read(os.path.join(DOCKER, "k8s", "redis.yaml"))
     need("allkeys-lru" in redis_text and "evict" in redis_text, "k8s redis.yaml: keep the comment on allkeys-lru evicting lease keys")
 
@@ -1028,6 +1067,7 @@ def contract():
     "dockerfile": dockerfile_rules,
     "extract-scripts": lambda: extract_scripts(sys.argv[2]),
     "redis-args": redis_args,
+    "redis-acl": redis_acl,
     "drift": drift,
     "contract": contract,
 }[mode]()
