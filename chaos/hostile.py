@@ -5,10 +5,15 @@
    normal client keeps being served; its latency is measured before and during; the
    header deadline (BATON_HEADER_TIMEOUT_MS) must close every one of them, none early;
 2. oversized request lines, headers and bodies are refused (413/414/431), never crash;
-3. a burst of 10x the normal connection count degrades gracefully.
+3. a burst of 10x the normal connection count degrades gracefully;
+4. the attack review's cases (issue 15): `methods`, 3,000 distinct 16 KB request methods to
+   /nope (metric series); `json`, 8 clients posting a 64 KiB body of 7,766 keys to the
+   open /sessions/validate for 12 s while a normal validation is timed; `slowread`, 1,500
+   clients reading /openapi.yaml 64 B every 3 s (RSS during and after, how long they last).
 
   hostile.py [--short] [--slow N] [--slow-seconds S] [--burst N] [--nofile N]
-             [--header-timeout-ms MS] [--env KEY=VALUE ...]
+             [--header-timeout-ms MS] [--env KEY=VALUE ...] [--binary PATH]
+             [--only slowloris,oversized,burst,methods,json,slowread]
 
 Prints figures and exits non-zero when a check fails.
 """
@@ -311,6 +316,175 @@ def burst(port, count, report, problems, deadline_s=60):
         problems.append("burst: %d connections waited more than 10 s for their answer (max %.1f s)" % (len(slow), max(slow)))
 
 
+def metrics_size(port):
+    c = harness.http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        t0 = time.monotonic()
+        c.request("GET", "/metrics")
+        body = c.getresponse().read()
+        return len(body), time.monotonic() - t0
+    finally:
+        c.close()
+
+
+def methods(stack, count, report, problems):
+    """Distinct 16 KB methods to an unmatched route: every one must be refused (501) and
+    none may become a metric series (they took /metrics to 52 MB before)."""
+    port = stack.port
+    size0, _ = metrics_size(port)
+    rss0 = stack.batond.rss_kb()
+    statuses = {}
+    t0 = time.monotonic()
+    for i in range(count):
+        method = ("X%06d" % i) + "A" * (16 * 1024 - 7)
+        status = raw_exchange(port, ("%s /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % method).encode())[0]
+        statuses[status] = statuses.get(status, 0) + 1
+    size1, render = metrics_size(port)
+    rss1 = stack.batond.rss_kb()
+    report["methods"] = {"requests": count, "statuses": statuses, "seconds": round(time.monotonic() - t0, 1),
+                         "metrics_bytes": "%d -> %d" % (size0, size1), "metrics_render_s": round(render, 3),
+                         "rss_kb": "%s -> %s" % (rss0, rss1)}
+    if size1 - size0 > 20_000:
+        problems.append("methods: /metrics grew by %d bytes for %d unknown methods" % (size1 - size0, count))
+    if rss1 and rss0 and rss1 - rss0 > 10_000:
+        problems.append("methods: RSS grew by %d kB" % (rss1 - rss0))
+    if set(statuses) - {501}:
+        problems.append("methods: statuses other than 501: %s" % statuses)
+
+
+def many_keys_body(n=7766, size=65536):
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    keys = []
+    for i in range(n):
+        k, key = i, ""
+        while True:
+            key += letters[k % 52]
+            k //= 52
+            if k == 0:
+                break
+        keys.append('"%s":0' % key)
+    body = "{" + ",".join(keys)
+    return (body + " " * max(0, size - len(body) - 1) + "}").encode()
+
+
+def json_keys(stack, seconds, clients, report, problems):
+    """Clients posting the 7,766-key body to /sessions/validate (open, no token needed)
+    while a normal validation is timed every 100 ms."""
+    port = stack.port
+    body = many_keys_body()
+    stop = threading.Event()
+    answers = {}
+    lock = threading.Lock()
+
+    def attacker():
+        c = harness.Client(port, timeout=60)
+        while not stop.is_set():
+            try:
+                st, _, _, _, _ = c.call("POST", "/sessions/validate", body, {"Content-Type": "application/json"})
+            except Exception:
+                st = None
+                c = harness.Client(port, timeout=60)
+            with lock:
+                answers[st] = answers.get(st, 0) + 1
+
+    threads = [threading.Thread(target=attacker, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    latencies = []
+    normal = harness.Client(port, timeout=60)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        st, _, _, s, r = normal.call("POST", "/sessions/validate", b'{"token":"0123456789abcdef0123456789abcdef"}',
+                                     {"Content-Type": "application/json"})
+        latencies.append(r - s)
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    report["json"] = {"attackers": clients, "seconds": seconds, "attack_answers": answers, "normal_validation": fmt_ms(latencies)}
+    if latencies and max(latencies) > 1.0:
+        problems.append("json: a normal validation waited %.1f s during the attack" % max(latencies))
+
+
+def socket_count(pid):
+    """Sockets batond has open (its listening socket, Redis and PostgreSQL included)."""
+    try:
+        return sum(1 for fd in os.listdir("/proc/%d/fd" % pid) if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"))
+    except OSError:
+        return -1
+
+
+def slow_readers(stack, count, seconds, report, problems):
+    """Clients that read their answer (/openapi.yaml, 98 KB) 64 B every 3 s: the answer
+    deadline must close them, and the memory they held must come back."""
+    port = stack.port
+    rss0 = stack.batond.rss_kb()
+    pid = stack.batond.proc.pid
+    sockets0 = socket_count(pid)
+    conns = []
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        conns.append([s, time.monotonic(), None, False])
+    t0 = time.monotonic()
+    rss_max = rss0 or 0
+    sockets_max = 0
+    released_after = None  # when batond held no more than a tenth of them
+    next_read = t0
+    while time.monotonic() - t0 < seconds:
+        now = time.monotonic()
+        for c in conns:
+            if c[2] is not None:
+                continue
+            if not c[3]:
+                try:
+                    c[0].send(b"GET /openapi.yaml HTTP/1.1\r\nHost: x\r\n\r\n")
+                    c[3] = True
+                except (BlockingIOError, OSError):
+                    pass
+                continue
+            if now >= next_read:
+                try:
+                    if not c[0].recv(64):
+                        c[2] = now - c[1]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    c[2] = now - c[1]
+        if now >= next_read:
+            next_read = now + 3
+        rss_max = max(rss_max, stack.batond.rss_kb() or 0)
+        held = socket_count(pid) - sockets0
+        sockets_max = max(sockets_max, held)
+        if released_after is None and sockets_max >= count // 2 and held <= count // 10:
+            released_after = now - t0
+        time.sleep(0.2)
+    open_left = sum(1 for c in conns if c[2] is None)
+    lasted = sorted(c[2] for c in conns if c[2] is not None)
+    rss_open = stack.batond.rss_kb()
+    held_end = socket_count(pid) - sockets0
+    for c in conns:
+        c[0].close()
+    time.sleep(3)
+    rss_after = stack.batond.rss_kb()
+    # A client sees the end only once it has read what its kernel had buffered (at 64 B per
+    # 3 s that takes minutes): what counts is when batond let go of the connections.
+    report["slowread"] = {"connections": count, "watched_s": seconds, "batond_sockets_max": sockets_max,
+                          "batond_sockets_at_end": held_end,
+                          "batond_released_after_s": round(released_after, 1) if released_after is not None else "never",
+                          "clients_saw_the_end": "%d (p50 %.1f s)" % (len(lasted), lasted[len(lasted) // 2]) if lasted else 0,
+                          "rss_kb": "start %s, max %s, at end %s, 3 s after closing %s" % (rss0, rss_max, rss_open, rss_after)}
+    if held_end > count // 10:
+        problems.append("slowread: batond still held %d of %d slow readers after %.0f s" % (held_end, count, seconds))
+    if rss0 and rss_after and rss_after - rss0 > 20_000:
+        problems.append("slowread: RSS still %d kB above the start after the slow readers left" % (rss_after - rss0))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--short", action="store_true", help="the test-command version: 1000 connections for 15 s, a burst of 1280")
@@ -323,11 +497,21 @@ def main():
     p.add_argument("--header-timeout-ms", type=int, default=10000,
                    help="batond's BATON_HEADER_TIMEOUT_MS (0: off, and the slow connections are expected to stay)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="another variable for batond")
+    p.add_argument("--binary", help="the batond to attack (default: as harness.find_batond)")
+    p.add_argument("--only", help="comma-separated cases to run (default: all; --short: all but slowread)")
+    p.add_argument("--methods", type=int, default=3000, help="distinct unknown methods for the methods case")
+    p.add_argument("--slow-readers", type=int, default=1500, help="clients of the slowread case")
+    p.add_argument("--slow-read-seconds", type=float, default=40, help="over 30 s shows the idle timeout")
+    p.add_argument("--json-seconds", type=float, default=12)
     args = p.parse_args()
+    cases = "slowloris,oversized,burst,methods,json" + ("" if args.short else ",slowread")
+    only = set((args.only or cases).split(","))
     if args.short:
         # The test command runs other suites at the same time: a shorter attack, half the burst.
         args.slow_seconds = 15
         args.burst = min(args.burst, 1280)
+        args.methods = min(args.methods, 1000)
+        args.json_seconds = min(args.json_seconds, 4)
     have = raise_nofile(args.slow + args.burst + 512)
     if have < args.slow + args.burst + 512:
         # Not enough descriptors for this process: scale the attack down, and say so.
@@ -345,7 +529,7 @@ def main():
             kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, hard))
             return _popen(*a, **kw)
         harness.subprocess.Popen = popen
-    stack = harness.Stack(extra=stack_extra)
+    stack = harness.Stack(extra=stack_extra, binary=args.binary)
     problems = []
     report = {"batond": stack.batond}
     try:
@@ -356,15 +540,25 @@ def main():
         if base_fail:
             problems.append("baseline failures: %s" % base_fail[:3])
         rss0 = stack.batond.rss_kb()
-        slowloris(stack.port, args.slow, args.slow_seconds, report, problems, args.header_timeout_ms / 1000.0)
-        oversized(stack.port, report, problems)
-        during = NormalClient(stack.port)
-        during.start()
-        burst(stack.port, args.burst, report, problems)
-        lat, fail = during.finish()
-        report["normal_during_burst"] = fmt_ms(lat) + (", %d failures" % len(fail) if fail else "")
-        if fail:
-            problems.append("burst: the normal client failed %d times: %s" % (len(fail), fail[:3]))
+        report.setdefault("slowloris", {"rss_kb_max": "-"})
+        if "methods" in only:
+            methods(stack, args.methods, report, problems)
+        if "json" in only:
+            json_keys(stack, args.json_seconds, 8, report, problems)
+        if "slowread" in only:
+            slow_readers(stack, args.slow_readers, args.slow_read_seconds, report, problems)
+        if "slowloris" in only:
+            slowloris(stack.port, args.slow, args.slow_seconds, report, problems, args.header_timeout_ms / 1000.0)
+        if "oversized" in only:
+            oversized(stack.port, report, problems)
+        if "burst" in only:
+            during = NormalClient(stack.port)
+            during.start()
+            burst(stack.port, args.burst, report, problems)
+            lat, fail = during.finish()
+            report["normal_during_burst"] = fmt_ms(lat) + (", %d failures" % len(fail) if fail else "")
+            if fail:
+                problems.append("burst: the normal client failed %d times: %s" % (len(fail), fail[:3]))
         if not stack.batond.alive():
             problems.append("batond died: exit %s\n%s" % (stack.batond.exit_code, stack.batond.log()[-2000:]))
         redis_clients = stack.redis.client_count()
