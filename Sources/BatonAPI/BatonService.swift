@@ -33,16 +33,15 @@ public struct BatonService: HTTPHandler {
     }
 
     private func route(_ request: HTTPRequest) -> (String, HTTPResponse) {
-        // A method nobody knows is refused before routing, and neither echoed nor kept:
-        // it is the client's free text (libmicrohttpd accepts any token up to its header memory).
-        guard Metrics.knownMethods.contains(request.method) else {
-            return ("unmatched", Problem.notImplemented().response)
-        }
+        // A method nobody knows is the client's free text (libmicrohttpd accepts any token up
+        // to its header memory): it is neither echoed nor kept. On a path that exists it is
+        // a 405 with Allow (what HTTP clients and schemathesis expect), elsewhere a 501.
+        let known = Metrics.knownMethods.contains(request.method)
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
-            return ("unmatched", Problem.notFound(request.path).response)
+            return ("unmatched", known ? Problem.notFound(request.path).response : Problem.notImplemented().response)
         case .methodNotAllowed(let allowed):
-            return ("unmatched", Problem.methodNotAllowed(request.method, allowed: allowed).response)
+            return ("unmatched", Problem.methodNotAllowed(known ? request.method : "this method", allowed: allowed).response)
         case .found(let route, let params):
             if !Self.openPaths.contains(route.pattern), let problem = auth.check(request) {
                 return (route.pattern, problem.response)

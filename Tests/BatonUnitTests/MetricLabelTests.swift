@@ -9,19 +9,20 @@ import Testing
         String(decoding: service.handle(HTTPRequest(method: "GET", path: "/metrics")).body, as: UTF8.self)
     }
 
-    @Test func unknownMethodsAre501AndCountedAsOther() {
+    @Test func unknownMethodsAre405Or501AndCountedAsOther() {
         let service = RouteSpecConsistencyTests.service()
         _ = metricsText(service)  // the /metrics route's own series
         let before = metricsText(service).utf8.count
         for i in 0..<300 {
             let method = "XMETHOD\(i)" + String(repeating: "A", count: 1_000) + "\u{1}\n"
             let response = service.handle(HTTPRequest(method: method, path: i % 2 == 0 ? "/nope" : "/leader"))
-            #expect(response.status == 501)
+            #expect(response.status == (i % 2 == 0 ? 501 : 405))
             #expect(!String(decoding: response.body, as: UTF8.self).contains("XMETHOD"))
         }
         let text = metricsText(service)
         #expect(!text.contains("XMETHOD"))
-        #expect(text.contains(#"baton_http_requests_total{route="unmatched",method="other",status="501"} 300"#))
+        #expect(text.contains(#"baton_http_requests_total{route="unmatched",method="other",status="501"} 150"#))
+        #expect(text.contains(#"baton_http_requests_total{route="unmatched",method="other",status="405"} 150"#))
         // One new series (and the /metrics calls themselves), not 300.
         #expect(text.utf8.count - before < 2_000, "metrics grew by \(text.utf8.count - before) bytes")
     }
