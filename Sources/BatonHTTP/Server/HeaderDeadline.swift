@@ -97,10 +97,12 @@ final class HeaderDeadline: Sendable {
 
     /// The answer is queued: the client has `D` to read it.
     func sending(_ clock: ConnectionClock) {
+        clock.answerQueued.store(true, ordering: .relaxed)
         clock.deadlineNs.store(monotonicNs() &+ timeoutNs, ordering: .relaxed)
     }
 
     func requestCompleted(_ clock: ConnectionClock) {
+        clock.answerQueued.store(false, ordering: .relaxed)
         clock.deadlineNs.store(monotonicNs() &+ idleNs &+ timeoutNs, ordering: .relaxed)
     }
 
@@ -121,11 +123,14 @@ final class HeaderDeadline: Sendable {
                 guard clock.deadlineNs.compareExchange(expected: deadline, desired: .max, ordering: .relaxed).exchanged else { continue }
                 // Counted first, so that anyone who sees the connection close also sees the count.
                 closed.add(1, ordering: .relaxed)
-                // Linger 0: when libmicrohttpd closes the socket, the kernel drops what is
-                // still queued for a slow reader (up to several MB on loopback) and sends a
-                // reset, instead of trickling it on to the client from an orphaned socket.
-                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-                _ = setsockopt(clock.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                // A slow reader: linger 0, so that when libmicrohttpd closes the socket the
+                // kernel drops what is still queued for it (up to several MB on loopback) and
+                // sends a reset, instead of trickling it on from an orphaned socket. (A slow
+                // sender gets the usual FIN: it sees the end before its next write.)
+                if clock.answerQueued.load(ordering: .relaxed) {
+                    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                    _ = setsockopt(clock.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                }
                 if Glibc.shutdown(clock.fd, Int32(SHUT_RDWR)) == 0 {
                     count += 1
                 } else {
@@ -196,6 +201,8 @@ final class ConnectionClock: Sendable {
     let fd: Int32
     /// Monotonic nanoseconds; `.max`: no deadline (the request is being answered).
     let deadlineNs: Atomic<UInt64>
+    /// The answer is queued and being read (the deadline is then the reader's).
+    let answerQueued = Atomic<Bool>(false)
 
     init(fd: Int32, deadlineNs: UInt64) {
         self.fd = fd
