@@ -350,6 +350,10 @@ def methods(stack, count, report, problems):
         problems.append("methods: RSS grew by %d kB" % (rss1 - rss0))
     if set(statuses) - {501}:
         problems.append("methods: statuses other than 501: %s" % statuses)
+    # A known path: 405 with Allow, not a 5xx (what HTTP clients and schemathesis expect).
+    status = raw_exchange(port, b"QUERY /leader HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0]
+    if status != 405:
+        problems.append("methods: an unknown method on /leader got %s, not 405" % status)
 
 
 def many_keys_body(n=7766, size=65536):

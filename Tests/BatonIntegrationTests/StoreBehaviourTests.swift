@@ -71,7 +71,9 @@ final class StoreHarness: Sendable {
     func expireMeta(_ key: String) throws {
         if let fake, let left = fake.metaExpiresInMs(key) { advance(ms: Int(left) + 1); return }
         try redis?.cli("PEXPIRE", Self.metaKey(key), "1")
-        usleep(20_000)
+        // Redis deletes an expired key when it is next touched (or by its background cycle,
+        // later): EXISTS touches it, so DBSIZE no longer counts it.
+        for _ in 0..<100 where try redis?.cli("EXISTS", Self.metaKey(key)) != "0" { usleep(10_000) }
     }
 
     private static func metaKey(_ key: String) -> String {
