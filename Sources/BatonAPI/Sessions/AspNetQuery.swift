@@ -1,8 +1,9 @@
 /// The query parameters Jellyfin reads a token from, as ASP.NET Core reads a query string
-/// (QueryFeature with QueryStringEnumerable, dotnet/aspnetcore src/Shared/QueryStringEnumerable.cs;
+/// (QueryFeature with QueryStringEnumerable, dotnet/aspnetcore src/Shared/QueryStringEnumerable.cs
+/// in its .NET 8/9 form;
 /// Uri.UnescapeDataString, dotnet/runtime System.Private.Uri UriHelper.cs):
 /// - split at each `&`; a segment splits at its first `=`; a segment without `=` is a name with
-///   an empty value; empty segments are skipped; a name before `=` loses leading whitespace;
+///   an empty value; empty segments are skipped;
 /// - name and value: `+` becomes a space, then every `%HH` is decoded; decoded bytes of
 ///   128 and above that are not valid UTF-8 stay escaped (as `%HH`, upper-case hex);
 /// - names compare without case (OrdinalIgnoreCase: for these names, ASCII case);
@@ -27,9 +28,7 @@ enum AspNetQuery {
                 if end > i {
                     var eq = i
                     while eq < end && b[eq] != UInt8(ascii: "=") { eq += 1 }
-                    var nameStart = i
-                    if eq < end { nameStart = skipLeadingWhitespace(b, from: i, to: eq) }
-                    let name = unescaped(UnsafeBufferPointer(rebasing: b[nameStart..<eq]))
+                    let name = unescaped(UnsafeBufferPointer(rebasing: b[i..<eq]))
                     let which = kind(of: name)
                     if which != 0 {
                         let value = eq < end ? unescaped(UnsafeBufferPointer(rebasing: b[(eq + 1)..<end])) : ""
@@ -53,22 +52,6 @@ enum AspNetQuery {
         guard u.count == 6 || u.count == 7 else { return 0 }
         let lower = String(decoding: u.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
         return lower == "apikey" ? 1 : lower == "api_key" ? 2 : 0
-    }
-
-    private static func skipLeadingWhitespace(_ b: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int {
-        var i = from
-        while i < to {
-            let c = b[i]
-            if c == 0x20 || (c >= 0x09 && c <= 0x0D) { i += 1; continue }
-            if c < 0x80 { return i }
-            // A non-ASCII scalar: decode it to ask whether it is White_Space.
-            var it = UnsafeBufferPointer(rebasing: b[i..<to]).makeIterator()
-            var parser = Unicode.UTF8.ForwardParser()
-            guard case .valid(let enc) = parser.parseScalar(from: &it) else { return i }
-            guard Unicode.UTF8.decode(enc).properties.isWhitespace else { return i }
-            i += enc.count
-        }
-        return i
     }
 
     private static func appendEscaped(_ byte: UInt8, to out: inout [UInt8]) {

@@ -8,8 +8,8 @@
 /// - the value has every leading and trailing `"` removed (whitespace is kept), then
 ///   `WebUtility.UrlDecode` (`+` is a space, `%HH` bytes, invalid UTF-8 becomes U+FFFD).
 /// Works on the UTF-8 bytes: every character the grammar looks at is ASCII.
-enum MediaBrowserAuthorization {
-    static func token(in header: String, acceptEmby: Bool) -> String? {
+public enum MediaBrowserAuthorization {
+    public static func token(in header: String, acceptEmby: Bool) -> String? {
         var header = header
         return header.withUTF8 { token(in: $0, acceptEmby: acceptEmby) }
     }
