@@ -43,8 +43,8 @@ seed_jellyfin_db "$admin_url" "proxy_check_$$"
 start_redis "$work/redis"
 
 wait_port() {  # wait_port PORT NAME LOG: up to 10 s
-    local i
-    for i in $(seq 1 200); do
+    local _
+    for _ in $(seq 1 200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.05
     done
@@ -170,16 +170,16 @@ failures=0
 # expect NAME PROXY_PORT STATUS [curl args...]: the status seen through the proxy, and on
 # a 200 that the upstream got the user from Baton's auth response headers.
 expect() {
-    local name=$1 port=$2 want=$3
+    local name=$1 port=$2 expected=$3
     shift 3
     local got
     got=$(curl -sS -m 10 -o "$work/body" -w '%{http_code}' "$@" "http://127.0.0.1:$port$path") || got="curl-failed"
-    if [ "$got" != "$want" ]; then
-        printf 'FAIL %s: HTTP %s, want %s\n' "$name" "$got" "$want" >&2
+    if [ "$got" != "$expected" ]; then
+        printf 'FAIL %s: HTTP %s, want %s\n' "$name" "$got" "$expected" >&2
         failures=$((failures + 1))
         return
     fi
-    if [ "$want" = 200 ] && ! python3 -c '
+    if [ "$expected" = 200 ] && ! python3 -c '
 import json, sys
 h = json.load(open(sys.argv[1]))["headers"]
 sys.exit(0 if h.get("x-baton-user-name") == "demo" and h.get("x-baton-is-admin") == "false" and h.get("x-baton-user-id") else 1)
