@@ -116,6 +116,8 @@ http {
             proxy_set_header X-Real-IP \$remote_addr;
             proxy_set_header X-Forwarded-For \$remote_addr;
             proxy_set_header X-Auth-Request-Redirect \$request_uri;
+            # auth-proxy-set-headers: jellyfin/baton-auth-headers (docker/k8s/ingress-nginx.yaml)
+            proxy_set_header X-Forwarded-Uri "\$request_uri";
             proxy_buffering off;
             proxy_buffer_size 4k;
             proxy_buffers 4 4k;
@@ -213,6 +215,9 @@ for proxy in nginx caddy; do
         -H "Authorization: Basic Zm9v" -H "X-Emby-Authorization: MediaBrowser Token=\"$VALID\"" -H "X-Emby-Token: $REVOKED"
     expect "$proxy: revoked X-Emby-Token" "$port" 401 -H "X-Emby-Token: $REVOKED"
     expect "$proxy: POST with a valid header token" "$port" 200 -X POST -d '{}' -H "X-Emby-Token: $VALID"
+    path="/Videos/abc/stream.mkv?api_key=$REVOKED"
+    expect "$proxy: a forged X-Forwarded-Uri is overwritten" "$port" 401 -H "X-Forwarded-Uri: /x?api_key=$VALID"
+    expect "$proxy: a forged X-Original-URL is not read" "$port" 401 -H "X-Original-URL: http://x/x?api_key=$VALID"
 done
 
 if grep -q "$VALID" "$work/batond.log"; then
