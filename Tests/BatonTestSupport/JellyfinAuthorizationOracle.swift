@@ -46,24 +46,31 @@ public enum JellyfinAuthorizationOracle {
 
     /// `authInfo.Token` after GetAuthorizationInfoFromDictionary (nil for a C# null).
     public static func token(_ request: Request, _ version: Version) -> String? {
-        let legacy: Bool
-        switch version {
-        case .v10_10: legacy = true
-        case .v10_11(let l): legacy = l
-        }
+        tokens(request, [version])[0]
+    }
+
+    /// The same for several versions, reading the request's headers and query once.
+    public static func tokens(_ request: Request, _ versions: [Version]) -> [String?] {
         let headers = HeaderDictionary(request.headers)
-        let auth = getAuthorizationDictionary(headers, version)
-        var token: NetString? = nil
-        if let auth {
-            token = auth.first(where: { $0.key == tokenKey })?.value
-        }
-        // `if (EnableLegacyAuthorization && string.IsNullOrEmpty(token)) token = headers["X-Emby-Token"];`
-        if legacy && isNullOrEmpty(token) { token = headers["X-Emby-Token"].stringValue }
-        if legacy && isNullOrEmpty(token) { token = headers["X-MediaBrowser-Token"].stringValue }
         let query = parseQuery(Array(request.queryString.utf16))
-        if isNullOrEmpty(token) { token = query["ApiKey"].stringValue }
-        if legacy && isNullOrEmpty(token) { token = query["api_key"].stringValue }
-        return token.map { String(decoding: $0, as: UTF16.self) }
+        return versions.map { version in
+            let legacy: Bool
+            switch version {
+            case .v10_10: legacy = true
+            case .v10_11(let l): legacy = l
+            }
+            let auth = getAuthorizationDictionary(headers, version)
+            var token: NetString? = nil
+            if let auth {
+                token = auth.first(where: { $0.key == tokenKey })?.value
+            }
+            // `if (EnableLegacyAuthorization && string.IsNullOrEmpty(token)) token = headers["X-Emby-Token"];`
+            if legacy && isNullOrEmpty(token) { token = headers["X-Emby-Token"].stringValue }
+            if legacy && isNullOrEmpty(token) { token = headers["X-MediaBrowser-Token"].stringValue }
+            if isNullOrEmpty(token) { token = query["ApiKey"].stringValue }
+            if legacy && isNullOrEmpty(token) { token = query["api_key"].stringValue }
+            return token.map { String(decoding: $0, as: UTF16.self) }
+        }
     }
 
     // MARK: - .NET strings

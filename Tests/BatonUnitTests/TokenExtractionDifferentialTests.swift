@@ -2,6 +2,7 @@ import BatonAPI
 import BatonHTTP
 import BatonTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// Baton's TokenExtractor against a port of Jellyfin's own extraction
@@ -24,14 +25,32 @@ import Testing
 
     static let requestsPerMode = 100_000
 
-    /// Generated once and shared by the three modes (generation is a third of the cost).
-    static let cases: [(TokenRequestGenerator.Case, HTTPRequest)] = {
-        var generator = TokenRequestGenerator(seed: 19, valid: "0123456789abcdef0123456789abcdef",
-                                              revoked: "fedcba9876543210fedcba9876543210", wire: false)
-        return (0..<requestsPerMode).map { _ in
-            let c = generator.next()
-            return (c, batonRequest(c))
+    /// One generated request: the Baton-side request and Jellyfin's token under each mode.
+    struct Sample: Sendable {
+        let c: TokenRequestGenerator.Case
+        let request: HTTPRequest
+        let jellyfin: [String?]
+    }
+
+    /// Generated and judged by the oracle once, for the three modes at a time (generating
+    /// and the oracle are most of the cost), in chunks on every core: each chunk has its own
+    /// seed, so the set is the same whatever the scheduling.
+    static let samples: [Sample] = {
+        let chunks = 8
+        let perChunk = requestsPerMode / chunks
+        let versions = modes.map(\.jellyfin)
+        let done = Mutex<[Int: [Sample]]>([:])
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            var generator = TokenRequestGenerator(seed: 19 &+ UInt64(chunk) &* 0x9E37_79B9, valid: "0123456789abcdef0123456789abcdef",
+                                                  revoked: "fedcba9876543210fedcba9876543210", wire: false)
+            let part = (0..<perChunk).map { _ in
+                let c = generator.next()
+                let answers = JellyfinAuthorizationOracle.tokens(c.oracleRequest, versions).map { $0.flatMap { $0.isEmpty ? nil : $0 } }
+                return Sample(c: c, request: batonRequest(c), jellyfin: answers)
+            }
+            done.withLock { $0[chunk] = part }
         }
+        return done.withLock { d in (0..<chunks).flatMap { d[$0]! } }
     }()
 
     /// The request batond's HTTP layer would build for `c` (names lowercased, first value of
@@ -48,9 +67,11 @@ import Testing
         var disagreements = 0
         var examples: [String] = []
         var tokensSeen = 0
-        for (c, request) in Self.cases {
-            let jellyfin = JellyfinAuthorizationOracle.token(c.oracleRequest, mode.jellyfin).flatMap { $0.isEmpty ? nil : $0 }
-            let baton = extractor.token(in: request, bodyToken: nil)
+        let index = Self.modes.firstIndex { $0.rules == mode.rules }!
+        for sample in Self.samples {
+            let c = sample.c
+            let jellyfin = sample.jellyfin[index]
+            let baton = extractor.token(in: sample.request, bodyToken: nil)
             if jellyfin != nil { tokensSeen += 1 }
             if baton != jellyfin {
                 disagreements += 1
