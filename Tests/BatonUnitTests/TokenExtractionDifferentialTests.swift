@@ -25,33 +25,12 @@ import Testing
 
     static let requestsPerMode = 100_000
 
-    /// One generated request: the Baton-side request and Jellyfin's token under each mode.
-    struct Sample: Sendable {
-        let c: TokenRequestGenerator.Case
-        let request: HTTPRequest
-        let jellyfin: [String?]
+    /// What one mode's comparison found.
+    struct Tally: Sendable {
+        var disagreements = 0
+        var withToken = 0
+        var examples: [String] = []
     }
-
-    /// Generated and judged by the oracle once, for the three modes at a time (generating
-    /// and the oracle are most of the cost), in chunks on every core: each chunk has its own
-    /// seed, so the set is the same whatever the scheduling.
-    static let samples: [Sample] = {
-        let chunks = 8
-        let perChunk = requestsPerMode / chunks
-        let versions = modes.map(\.jellyfin)
-        let done = Mutex<[Int: [Sample]]>([:])
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            var generator = TokenRequestGenerator(seed: 19 &+ UInt64(chunk) &* 0x9E37_79B9, valid: "0123456789abcdef0123456789abcdef",
-                                                  revoked: "fedcba9876543210fedcba9876543210", wire: false)
-            let part = (0..<perChunk).map { _ in
-                let c = generator.next()
-                let answers = JellyfinAuthorizationOracle.tokens(c.oracleRequest, versions).map { $0.flatMap { $0.isEmpty ? nil : $0 } }
-                return Sample(c: c, request: batonRequest(c), jellyfin: answers)
-            }
-            done.withLock { $0[chunk] = part }
-        }
-        return done.withLock { d in (0..<chunks).flatMap { d[$0]! } }
-    }()
 
     /// The request batond's HTTP layer would build for `c` (names lowercased, first value of
     /// a repeated header in `headers`, every line in `fields`).
@@ -62,24 +41,51 @@ import Testing
         return HTTPRequest(method: "GET", path: "/sessions/validate", headers: first, fields: fields, queryString: c.batonQuery)
     }
 
-    @Test(arguments: modes) func agreesWithJellyfinOnEveryRequest(mode: Mode) {
-        let extractor = TokenExtractor(rules: mode.rules)
-        var disagreements = 0
-        var examples: [String] = []
-        var tokensSeen = 0
-        let index = Self.modes.firstIndex { $0.rules == mode.rules }!
-        for sample in Self.samples {
-            let c = sample.c
-            let jellyfin = sample.jellyfin[index]
-            let baton = extractor.token(in: sample.request, bodyToken: nil)
-            if jellyfin != nil { tokensSeen += 1 }
-            if baton != jellyfin {
-                disagreements += 1
-                if examples.count < 5 { examples.append("Jellyfin \(jellyfin.debugDescription), Baton \(baton.debugDescription): \(c)") }
+    /// Every request is generated once, judged by the oracle for the three modes at a time
+    /// (generation and the oracle are most of the cost) and by Baton's three extractors, in
+    /// seeded chunks on every core (each chunk its own seed: the same requests whatever the
+    /// scheduling), nothing kept but the tallies.
+    @Test func agreesWithJellyfinOnEveryRequest() {
+        let chunks = 8
+        let perChunk = Self.requestsPerMode / chunks
+        let versions = Self.modes.map(\.jellyfin)
+        let extractors = Self.modes.map { TokenExtractor(rules: $0.rules) }
+        let tallies = Mutex([Tally](repeating: Tally(), count: Self.modes.count))
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            var generator = TokenRequestGenerator(seed: 19 &+ UInt64(chunk) &* 0x9E37_79B9, valid: "0123456789abcdef0123456789abcdef",
+                                                  revoked: "fedcba9876543210fedcba9876543210", wire: false)
+            var local = [Tally](repeating: Tally(), count: Self.modes.count)
+            for _ in 0..<perChunk {
+                let c = generator.next()
+                let request = Self.batonRequest(c)
+                let jellyfin = JellyfinAuthorizationOracle.tokens(c.oracleRequest, versions)
+                for m in local.indices {
+                    let expected = jellyfin[m].flatMap { $0.isEmpty ? nil : $0 }
+                    let baton = extractors[m].token(in: request, bodyToken: nil)
+                    if expected != nil { local[m].withToken += 1 }
+                    if baton != expected {
+                        local[m].disagreements += 1
+                        if local[m].examples.count < 3 {
+                            local[m].examples.append("Jellyfin \(expected.debugDescription), Baton \(baton.debugDescription): \(c)")
+                        }
+                    }
+                }
+            }
+            tallies.withLock { t in
+                for m in t.indices {
+                    t[m].disagreements += local[m].disagreements
+                    t[m].withToken += local[m].withToken
+                    t[m].examples += local[m].examples
+                }
             }
         }
-        #expect(disagreements == 0, "\(disagreements) of \(Self.requestsPerMode) requests disagree:\n\(examples.joined(separator: "\n"))")
-        // The generator must exercise both outcomes, or the comparison proves little.
-        #expect(tokensSeen > Self.requestsPerMode / 4 && tokensSeen < Self.requestsPerMode * 99 / 100, "\(tokensSeen) with a token")
+        let n = perChunk * chunks
+        #expect(n >= 100_000)
+        for (mode, tally) in zip(Self.modes, tallies.withLock { $0 }) {
+            #expect(tally.disagreements == 0,
+                    "\(mode.testDescription): \(tally.disagreements) of \(n) requests disagree:\n\(tally.examples.prefix(5).joined(separator: "\n"))")
+            // The generator must exercise both outcomes, or the comparison proves little.
+            #expect(tally.withToken > n / 4 && tally.withToken < n * 99 / 100, "\(mode.testDescription): \(tally.withToken) with a token")
+        }
     }
 }
