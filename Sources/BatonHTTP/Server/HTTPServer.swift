@@ -263,10 +263,19 @@ private func collectHeader(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKin
     guard let cls, let key else { return MHD_Result.YES }
     let values = cls.assumingMemoryBound(to: CollectedValues.self)
     let name = lowercasedName(key)
-    let text = value.map { String(cString: $0) } ?? ""
+    let text = value.map(fieldValue) ?? ""
     if values.pointee.headers[name] == nil { values.pointee.headers[name] = text }
     values.pointee.fields.append((name, text))
     return MHD_Result.YES
+}
+
+/// A header value without trailing blanks: libmicrohttpd 0.9.75 strips the leading ones
+/// only, and a field value's surrounding whitespace is not part of it (RFC 9110 5.5; Kestrel,
+/// in front of Jellyfin, strips both), so `X-Emby-Token: <token>  ` is the token.
+private func fieldValue(_ value: UnsafePointer<CChar>) -> String {
+    var n = strlen(value)
+    while n > 0 && (value[n - 1] == 0x20 || value[n - 1] == 0x09) { n -= 1 }
+    return value.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
 }
 
 private func collectQuery(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?,
