@@ -29,13 +29,11 @@ enum AspNetQuery {
                     var eq = i
                     while eq < end && b[eq] != UInt8(ascii: "=") { eq += 1 }
                     let name = unescaped(UnsafeBufferPointer(rebasing: b[i..<eq]))
-                    let which = kind(of: name)
-                    if which != 0 {
+                    if let key = Key(name) {
                         let value = eq < end ? unescaped(UnsafeBufferPointer(rebasing: b[(eq + 1)..<end])) : ""
-                        if which == 1 {
-                            result.apiKey = result.apiKey.map { $0 + "," + value } ?? value
-                        } else {
-                            result.legacyApiKey = result.legacyApiKey.map { $0 + "," + value } ?? value
+                        switch key {
+                        case .apiKey: result.apiKey = result.apiKey.map { $0 + "," + value } ?? value
+                        case .legacyApiKey: result.legacyApiKey = result.legacyApiKey.map { $0 + "," + value } ?? value
                         }
                     }
                 }
@@ -45,13 +43,20 @@ enum AspNetQuery {
         return result
     }
 
-    /// 1: `ApiKey`, 2: `api_key`, 0: anything else (ASCII case-insensitive; .NET's ordinal
-    /// casing maps no other character onto these letters: it keeps U+0131 and U+017F apart).
-    private static func kind(of name: String) -> Int {
-        let u = name.utf8
-        guard u.count == 6 || u.count == 7 else { return 0 }
-        let lower = String(decoding: u.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
-        return lower == "apikey" ? 1 : lower == "api_key" ? 2 : 0
+    /// The two names Jellyfin reads, compared without ASCII case (.NET's ordinal casing maps
+    /// no other character onto these letters: it keeps U+0131 and U+017F apart).
+    private enum Key {
+        case apiKey, legacyApiKey
+
+        init?(_ name: String) {
+            let u = name.utf8
+            guard u.count == 6 || u.count == 7 else { return nil }
+            switch String(decoding: u.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self) {
+            case "apikey": self = .apiKey
+            case "api_key": self = .legacyApiKey
+            default: return nil
+            }
+        }
     }
 
     private static func appendEscaped(_ byte: UInt8, to out: inout [UInt8]) {
