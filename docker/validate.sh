@@ -933,7 +933,9 @@ def contract():
     else:
         froms = [f for r in nps[0]["spec"].get("ingress", []) for f in r.get("from", [])]
         allowed = {(f.get("namespaceSelector") or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for f in froms}
-        need(allowed == {"jellyfin", "kube-system"}, f"NetworkPolicy: batond ingress must come from jellyfin and kube-system only, not {sorted(map(str, allowed))}")
+        # jellyfin (sidecars), kube-system (Traefik), ingress-nginx (ingress-nginx.yaml's auth-url)
+        need(allowed == {"jellyfin", "kube-system", "ingress-nginx"},
+             f"NetworkPolicy: batond ingress must come from jellyfin, kube-system and ingress-nginx only, not {sorted(map(str, allowed))}")
         need(all(f.get("namespaceSelector") for f in froms), "NetworkPolicy: every ingress source must be namespace-scoped")
 
     # Redis ---------------------------------------------------------------------------------

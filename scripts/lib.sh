@@ -11,7 +11,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # apt packages every script needs: C libraries, servers, linters.
 BATON_APT_PACKAGES=(libmicrohttpd-dev libhiredis-dev libpq-dev pkg-config redis-server postgresql
-                    python3 python3-venv curl shellcheck yamllint)
+                    python3 python3-venv curl shellcheck yamllint
+                    nginx caddy)  # proxies for scripts/proxy-check.sh (nginx has auth_request built in)
 
 ensure_packages() {
     local missing=()

@@ -12,11 +12,11 @@ public struct BatonService: HTTPHandler {
     let auth: BearerAuth
     let metrics: Metrics
 
-    public init(services: Services, auth: BearerAuth, metrics: Metrics, legacyAuth: Bool) {
+    public init(services: Services, auth: BearerAuth, metrics: Metrics, authorizationRules: AuthorizationRules) {
         var r = Router()
         LeaderRoutes(services: services).register(&r)
         TaskRoutes(services: services).register(&r)
-        SessionRoutes(services: services, extractor: TokenExtractor(legacy: legacyAuth), metrics: metrics).register(&r)
+        SessionRoutes(services: services, extractor: TokenExtractor(rules: authorizationRules), metrics: metrics).register(&r)
         OpsRoutes(services: services, metrics: metrics).register(&r)
         self.router = r
         self.auth = auth

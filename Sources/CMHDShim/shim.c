@@ -21,6 +21,15 @@ static void baton_mhd_log(void *cls, const char *fmt, va_list ap) {
     if (baton_message_fn) baton_message_fn(cls, text);
 }
 
+/* Leaves URI paths and query arguments as sent (libmicrohttpd has already turned `+` in query
+   arguments into spaces): Swift decodes them, so a `%00` is not a C string's end and a query
+   is read exactly as ASP.NET reads it (see HTTPServer.swift, collect). */
+static size_t baton_mhd_keep_escapes(void *cls, struct MHD_Connection *connection, char *s) {
+    (void)cls;
+    (void)connection;
+    return strlen(s);
+}
+
 struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
                                    MHD_AccessHandlerCallback handler, void *handler_cls,
                                    MHD_RequestCompletedCallback completed, void *completed_cls) {
@@ -33,7 +42,7 @@ struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
     } else {
         port = ntohs(((const struct sockaddr_in *)s->address)->sin_port);
     }
-    struct MHD_OptionItem ops[11];
+    struct MHD_OptionItem ops[12];
     size_t n = 0;
     /* The logger first: libmicrohttpd warns (through the old logger) when it is not. */
     if (s->message) {
@@ -46,6 +55,7 @@ struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
     ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->connection_limit, NULL };
     ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->connection_memory_limit, NULL };
     ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, (intptr_t)s->listen_backlog, NULL };
+    ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)baton_mhd_keep_escapes, NULL };
     ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, completed_cls };
     if (s->notify_connection) {
         ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)s->notify_connection,

@@ -67,7 +67,7 @@ final class Application: Sendable {
         settings.connectionLimit = FileLimit.connectionLimit(wanted: settings.connectionLimit, threads: config.threads,
                                                              fileLimit: FileLimit.raiseToHard())
         server = HTTPServer(settings: settings, handler: BatonService(services: services, auth: auth, metrics: metrics,
-                                                                      legacyAuth: config.legacyAuth),
+                                                                      authorizationRules: config.authorizationRules),
                             observer: AccessLog())
         watcher = RedisWatcher(redis: redis, facts: facts)
         if !config.authRequired {
@@ -95,6 +95,8 @@ final class Application: Sendable {
             "redis": .string(facts.redisEndpoint), "postgres": .string(facts.postgresEndpoint),
             "on_redis_failure": .string(config.onRedisFailure.rawValue), "version": .string(BatonVersion.current),
         ])
+        log.info("sessions/validate reads the Jellyfin token by \(config.authorizationRules.summary)",
+                 ["legacy_auth": .string(config.authorizationRules.rawValue)])
     }
 
     /// Graceful stop: refuse new connections, finish in-flight requests, flush history.

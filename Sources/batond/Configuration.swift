@@ -1,3 +1,4 @@
+import BatonAPI
 import BatonCore
 import Foundation
 
@@ -18,7 +19,7 @@ struct Configuration: Sendable {
     var pgTimeoutMs = 2_000
     var sessionCacheTTLMs = 5_000
     var jellyfinSchema = "public"
-    var legacyAuth = true
+    var authorizationRules = AuthorizationRules.legacy
     var threads = 2 * ProcessInfo.processInfo.activeProcessorCount
     var logLevel = Log.Level.info
     var logFormat = Log.Format.json
@@ -47,7 +48,7 @@ struct Configuration: Sendable {
         Setting(variable: "BATON_PG_TIMEOUT_MS", flag: "pg-timeout-ms", help: "PostgreSQL statement timeout, 10-60000 (default 2000)"),
         Setting(variable: "BATON_SESSION_CACHE_TTL_MS", flag: "session-cache-ttl-ms", help: "how long a valid session answer is cached, 0-3600000 (default 5000)"),
         Setting(variable: "BATON_JELLYFIN_SCHEMA", flag: "jellyfin-schema", help: "schema of Jellyfin's tables (default public)"),
-        Setting(variable: "BATON_LEGACY_AUTH", flag: "legacy-auth", help: "true (default) or false: accept X-Emby-*, X-MediaBrowser-Token and api_key"),
+        Setting(variable: "BATON_LEGACY_AUTH", flag: "legacy-auth", help: "Jellyfin's EnableLegacyAuthorization: true (default; 10.11), false (12.0 default), or 10.10 (10.9/10.10: legacy forms, X-Emby-Authorization read first)"),
         Setting(variable: "BATON_THREADS", flag: "threads", help: "HTTP worker threads, 1-256 (default twice the cores)"),
         Setting(variable: "BATON_LOG_LEVEL", flag: "log-level", help: "debug, info (default), warn or error"),
         Setting(variable: "BATON_LOG_FORMAT", flag: "log-format", help: "json (default) or text"),
@@ -103,7 +104,8 @@ struct Configuration: Sendable {
         if let v = try int("BATON_PG_TIMEOUT_MS", 10...60_000) { c.pgTimeoutMs = v }
         if let v = try int("BATON_SESSION_CACHE_TTL_MS", 0...3_600_000) { c.sessionCacheTTLMs = v }
         if let v = try nonEmpty("BATON_JELLYFIN_SCHEMA") { c.jellyfinSchema = v }
-        if let v = try choice("BATON_LEGACY_AUTH", ["true": true, "false": false, "1": true, "0": false]) { c.legacyAuth = v }
+        if let v = try choice("BATON_LEGACY_AUTH", ["true": AuthorizationRules.legacy, "false": .modern, "1": .legacy, "0": .modern,
+                                                    "10.10": .jellyfin10_10, "10.9": .jellyfin10_10]) { c.authorizationRules = v }
         if let v = try int("BATON_THREADS", 1...256) { c.threads = v }
         if let v = try choice("BATON_LOG_LEVEL", Dictionary(uniqueKeysWithValues: Log.Level.allCases.map { ($0.name, $0) })) { c.logLevel = v }
         if let v = try choice("BATON_LOG_FORMAT", ["json": Log.Format.json, "text": .text]) { c.logFormat = v }

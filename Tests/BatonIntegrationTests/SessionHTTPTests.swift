@@ -37,7 +37,7 @@ import Testing
             ("Authorization MediaBrowser", try c.get("/sessions/validate", headers: [
                 "Authorization": #"MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="abc", Version="10.11.0", Token="\#(t)""#], auth: false)),
             ("Authorization any order, spaces", try c.get("/sessions/validate", headers: [
-                "Authorization": #"MediaBrowser   Token="\#(t)" ,  Client="x%20y""#], auth: false)),
+                "Authorization": #"MediaBrowser   Token="\#(t)",  Client="x%20y""#], auth: false)),
             ("Emby scheme", try c.get("/sessions/validate", headers: ["Authorization": #"Emby Token="\#(t)""#], auth: false)),
             ("X-Emby-Authorization", try c.get("/sessions/validate", headers: ["X-Emby-Authorization": #"MediaBrowser Token="\#(t)""#], auth: false)),
             ("X-Emby-Token", try c.get("/sessions/validate", headers: ["X-Emby-Token": t], auth: false)),

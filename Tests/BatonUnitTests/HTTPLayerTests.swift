@@ -96,6 +96,15 @@ import Testing
 @Suite struct TokenExtractorTests {
     let legacy = TokenExtractor(legacy: true)
     let modern = TokenExtractor(legacy: false)
+    let v1010 = TokenExtractor(rules: .jellyfin10_10)
+
+    /// Header fields in order (repeats allowed), as the HTTP layer delivers them.
+    func request(_ fields: [(String, String)] = [], query: String = "") -> HTTPRequest {
+        let lowered = fields.map { ($0.0.lowercased(), $0.1) }
+        var first: [String: String] = [:]
+        for (n, v) in lowered where first[n] == nil { first[n] = v }
+        return HTTPRequest(method: "GET", path: "/sessions/validate", headers: first, fields: lowered, queryString: query)
+    }
 
     func request(headers: [String: String] = [:], query: [(String, String)] = []) -> HTTPRequest {
         HTTPRequest(method: "GET", path: "/sessions/validate", headers: Dictionary(uniqueKeysWithValues: headers.map { ($0.key.lowercased(), $0.value) }),
@@ -104,12 +113,52 @@ import Testing
 
     @Test func parsesMediaBrowserHeadersLikeJellyfin() {
         let h = #"MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="TW96aWxsYQ%3D%3D", Version="10.11.0", Token="abc123""#
-        let parts = TokenExtractor.parseAuthorization(h, legacy: false)
-        #expect(parts?["token"] == "abc123" && parts?["deviceid"] == "TW96aWxsYQ==" && parts?["client"] == "Jellyfin Web")
-        #expect(TokenExtractor.parseAuthorization(#"  mediabrowser   Token="t%2Bx",Client="a, b""#, legacy: false)?["token"] == "t+x")
-        #expect(TokenExtractor.parseAuthorization(#"Emby Token="e""#, legacy: false) == nil)
-        #expect(TokenExtractor.parseAuthorization(#"Emby Token="e""#, legacy: true)?["token"] == "e")
-        #expect(TokenExtractor.parseAuthorization("Bearer xyz", legacy: true) == nil)
+        #expect(MediaBrowserAuthorization.token(in: h, acceptEmby: false) == "abc123")
+        #expect(MediaBrowserAuthorization.token(in: #"mediabrowser   Token="t%2Bx",Client="a, b""#, acceptEmby: false) == "t+x")
+        #expect(MediaBrowserAuthorization.token(in: #"Emby Token="e""#, acceptEmby: false) == nil)
+        #expect(MediaBrowserAuthorization.token(in: #"Emby Token="e""#, acceptEmby: true) == "e")
+        #expect(MediaBrowserAuthorization.token(in: "Bearer xyz", acceptEmby: true) == nil)
+        // GetAuthorization: the scheme ends at the first U+0020; a leading blank or a tab breaks it.
+        #expect(MediaBrowserAuthorization.token(in: #" MediaBrowser Token="t""#, acceptEmby: true) == nil)
+        #expect(MediaBrowserAuthorization.token(in: "MediaBrowser\tToken=\"t\"", acceptEmby: true) == nil)
+        // GetParts: quotes trimmed, whitespace kept; every quote at either end goes.
+        #expect(MediaBrowserAuthorization.token(in: #"MediaBrowser Token="t" , Client=x"#, acceptEmby: true) == "t\" ")
+        #expect(MediaBrowserAuthorization.token(in: #"MediaBrowser Token=""t"""#, acceptEmby: true) == "t")
+        #expect(MediaBrowserAuthorization.token(in: "MediaBrowser Token=a+b%2", acceptEmby: true) == "a b%2")
+        // An empty segment keeps the key: the next value is the Token.
+        #expect(MediaBrowserAuthorization.token(in: "MediaBrowser Token=,x", acceptEmby: true) == "x")
+        #expect(MediaBrowserAuthorization.token(in: "MediaBrowser Token=a=b", acceptEmby: true) == nil)
+    }
+
+    /// The cases of issue 19, each judged as Jellyfin judges it.
+    @Test func readsTheTokenJellyfinActsOn() {
+        // Duplicate keys: the LAST Token wins.
+        #expect(legacy.token(in: request([("Authorization", #"MediaBrowser Token="A", Token="R""#)]), bodyToken: nil) == "R")
+        // Keys are case-sensitive: `token` is not Token.
+        #expect(legacy.token(in: request([("Authorization", #"MediaBrowser token="A""#), ("X-Emby-Token", "R")]), bodyToken: nil) == "R")
+        // X-Emby-Authorization only without an Authorization header (10.11+) ...
+        let basic = request([("Authorization", "Basic Zm9v"), ("X-Emby-Authorization", #"MediaBrowser Token="A""#), ("X-Emby-Token", "R")])
+        #expect(legacy.token(in: basic, bodyToken: nil) == "R")
+        // ... while 10.9/10.10 read it first.
+        #expect(v1010.token(in: basic, bodyToken: nil) == "A")
+        // Query keys are case-insensitive: apikey is ApiKey, read before api_key.
+        #expect(legacy.token(in: request([("X-Forwarded-Uri", "/Items?apikey=R&api_key=A")]), bodyToken: nil) == "R")
+        // NUL survives to the validator (which refuses it), never cut.
+        #expect(legacy.token(in: request(query: "api_key=A%00junk"), bodyToken: nil) == "A\u{0}junk")
+        #expect(legacy.token(in: request([("Authorization", #"MediaBrowser Token="A%00x""#)]), bodyToken: nil) == "A\u{0}x")
+    }
+
+    @Test func repeatedHeadersAndQueryKeysAreJoinedWithCommas() {
+        #expect(legacy.token(in: request([("X-Emby-Token", "A"), ("X-Emby-Token", "R")]), bodyToken: nil) == "A,R")
+        #expect(legacy.token(in: request(query: "ApiKey=A&APIKEY=R"), bodyToken: nil) == "A,R")
+        // The FIRST Authorization header is parsed.
+        #expect(legacy.token(in: request([("Authorization", #"MediaBrowser Token="A""#), ("Authorization", #"MediaBrowser Token="R""#)]),
+                             bodyToken: nil) == "A")
+        // An empty first value is still the first value when another follows.
+        #expect(legacy.token(in: request([("Authorization", ""), ("Authorization", #"MediaBrowser Token="R""#),
+                                          ("X-Emby-Authorization", #"MediaBrowser Token="A""#)]), bodyToken: nil) == nil)
+        // Query decoding as ASP.NET: invalid UTF-8 stays escaped.
+        #expect(legacy.token(in: request(query: "ApiKey=A%c3%28"), bodyToken: nil) == "A%C3(")
     }
 
     @Test func followsJellyfinsOrder() {
@@ -128,12 +177,19 @@ import Testing
         #expect(modern.token(in: request(headers: ["X-Emby-Token": "e"]), bodyToken: nil) == nil)
         #expect(modern.token(in: request(query: [("api_key", "k")]), bodyToken: nil) == nil)
         #expect(modern.token(in: request(query: [("ApiKey", "K")]), bodyToken: nil) == "K")
+        #expect(modern.token(in: request(headers: ["X-Emby-Authorization": #"MediaBrowser Token="xa""#]), bodyToken: nil) == nil)
     }
 
-    @Test func readsTheForwardedUriOfTraefik() {
-        let r = request(headers: ["X-Forwarded-Uri": "/Videos/1/stream?static=true&api_key=abc%20def#frag"])
+    @Test func readsTheForwardedUriOfTraefikAndNginx() {
+        let r = request(headers: ["X-Forwarded-Uri": "/Videos/1/stream?static=true&api_key=abc%20def"])
         #expect(legacy.token(in: r, bodyToken: nil) == "abc def")
         #expect(modern.token(in: r, bodyToken: nil) == nil)
         #expect(modern.token(in: request(headers: ["X-Forwarded-Uri": "/Items?ApiKey=zz"]), bodyToken: nil) == "zz")
+        // ingress-nginx: the whole URL in X-Original-URL; nginx set-ups: X-Original-URI.
+        #expect(legacy.token(in: request([("X-Original-URL", "https://jf.example/Videos/abc/stream.mkv?static=true&api_key=K")]),
+                             bodyToken: nil) == "K")
+        #expect(legacy.token(in: request([("X-Original-URI", "/Items/1/Images/Primary?ApiKey=K")]), bodyToken: nil) == "K")
+        // The request's own query wins over a forwarded one.
+        #expect(legacy.token(in: request([("X-Forwarded-Uri", "/x?ApiKey=F")], query: "ApiKey=Q"), bodyToken: nil) == "Q")
     }
 }

@@ -62,7 +62,7 @@ import Testing
             facts: RuntimeFacts(version: version, startedAtMs: clock.wallMs(), redisEndpoint: "redis://test", postgresEndpoint: "test",
                                 authDisabled: true, onRedisFailure: .grant),
             defaults: Defaults())
-        return BatonService(services: services, auth: BearerAuth(tokens: nil), metrics: Metrics(), legacyAuth: true)
+        return BatonService(services: services, auth: BearerAuth(tokens: nil), metrics: Metrics(), authorizationRules: .legacy)
     }
 
     struct NoTokens: TokenDirectory {

@@ -115,3 +115,29 @@ final class FakeDirectory: TokenDirectory {
         #expect(Timestamp.rfc3339(ms: -1) == "1969-12-31T23:59:59.999Z")
     }
 }
+
+/// A directory that reads its key as a C string, as a look-up through libpq does.
+final class CStringDirectory: TokenDirectory {
+    let owner: TokenOwner
+    let lookups = Mutex(0)
+    init(owner: TokenOwner) { self.owner = owner }
+    func owner(of token: String) throws(BackendError) -> TokenOwner? {
+        lookups.withLock { $0 += 1 }
+        return String(token.prefix { $0 != "\u{0}" }) == "good" ? owner : nil
+    }
+}
+
+@Suite struct SessionValidatorControlCharacterTests {
+    @Test func aTokenWithAControlCharacterIsNeverLookedUp() {
+        let clock = ManualClock()
+        let alice = TokenOwner(kind: .device, userId: "u1", userName: "alice", isAdmin: false, isDisabled: false)
+        let directory = CStringDirectory(owner: alice)
+        let v = SessionValidator(directory: directory, breaker: CircuitBreaker(backend: .postgres, threshold: 3, cooldownMs: 1_000, clock: clock),
+                                 cacheTTLMs: 5_000, clock: clock)
+        #expect(v.validate("good") == .valid(alice))  // cached now
+        for bad in ["good\u{0}junk", "good\u{0}", "good\u{1}", "good\u{7F}", "good\u{85}", "\u{0}good", "go\nod"] {
+            #expect(v.validate(bad) == .invalid(.unknownToken), "\(bad.debugDescription)")
+        }
+        #expect(directory.lookups.withLock { $0 } == 1, "only the clean token reached the directory")
+    }
+}

@@ -49,23 +49,20 @@ public enum RequestDecodingFuzz {
         let uri = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : ""
         let rest = parts.count > 2 ? Array(parts[2]) : []
 
-        for legacy in [false, true] {
-            let params = TokenExtractor.parseAuthorization(header, legacy: legacy)
-            for key in params?.keys ?? [:].keys {
-                check(!key.isEmpty && key == key.lowercased(), "parseAuthorization key \(key.debugDescription)")
-            }
-            // The byte-scanning fast path must find the token the Character-based parse finds.
-            let fast = TokenExtractor.authorizationToken(header, legacy: legacy)
-            check(fast == params?["token"], "authorizationToken \(fast.debugDescription) != parseAuthorization \(params?["token"].debugDescription ?? "nil") for \(header.debugDescription)")
+        for emby in [false, true] {
+            _ = MediaBrowserAuthorization.token(in: header, acceptEmby: emby)
         }
-        let pairs = TokenExtractor.queryPairs(ofURI: uri)
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        let request = HTTPRequest(method: "GET", path: path,
-                                  headers: ["authorization": header, "x-emby-authorization": header, "x-emby-token": header,
-                                            "x-forwarded-uri": uri],
-                                  query: pairs, body: rest)
-        for legacy in [false, true] {
-            _ = TokenExtractor(legacy: legacy).token(in: request, bodyToken: nil)
+        let query = uri.firstIndex(of: "?").map { String(uri[uri.index(after: $0)...]) } ?? ""
+        let fields = [("authorization", header), ("x-emby-authorization", header), ("x-emby-token", header),
+                      ("x-emby-token", uri), ("x-forwarded-uri", uri), ("x-original-url", header)]
+        let request = HTTPRequest(method: "GET", path: path, headers: Dictionary(fields, uniquingKeysWith: { a, _ in a }),
+                                  body: rest, fields: fields, queryString: query)
+        let forwarded = HTTPRequest(method: "GET", path: path, headers: Dictionary(fields, uniquingKeysWith: { a, _ in a }),
+                                    body: rest, fields: fields, queryString: "")
+        for rules in AuthorizationRules.allCases {
+            _ = TokenExtractor(rules: rules).token(in: request, bodyToken: nil)
+            _ = TokenExtractor(rules: rules).token(in: forwarded, bodyToken: nil)
         }
         do {
             _ = try request.queryLimit()

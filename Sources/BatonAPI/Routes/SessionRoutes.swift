@@ -14,7 +14,11 @@ struct SessionRoutes {
         r.add("POST", "/sessions/validate") { req, _ in
             handle { () throws(Problem) in
                 let body = try BodyReader(req.body, allowed: ["token"], emptyIsObject: true)
-                return validate(req, bodyToken: try body.string("token"))
+                let token = try body.string("token")
+                if let token, SessionValidator.hasControlCharacter(token) {
+                    throw Problem.invalidField("token", "must not contain control characters (NUL included)")
+                }
+                return validate(req, bodyToken: token)
             }
         }
     }

@@ -40,9 +40,12 @@ public final class SessionValidator: Sendable {
         self.clock = clock
     }
 
-    /// Validates `token` (nil when the request carried none).
+    /// Validates `token` (nil when the request carried none). A token with a control
+    /// character (NUL included) is never looked up: no Jellyfin token has one, and a C API on
+    /// the way to the database would cut the string at a NUL and judge a different token.
     public func validate(_ token: String?) -> Verdict {
         guard let token, !token.isEmpty else { return .invalid(.missingToken) }
+        if Self.hasControlCharacter(token) { return .invalid(.unknownToken) }
         let key = SHA256.hash(Array(token.utf8))
         let now = clock.monotonicMs()
         if cacheTTLMs > 0, let hit = cache.withLock({ $0[key] }), hit.expiresAtMs > now {
@@ -58,6 +61,11 @@ public final class SessionValidator: Sendable {
         case .failure, .rejected:
             return .unavailable(retryAfterMs: Int(max(1_000, breaker.cooldownMs)))
         }
+    }
+
+    /// C0 controls, DEL and C1 controls (Unicode general category Cc).
+    public static func hasControlCharacter(_ token: String) -> Bool {
+        token.utf8.contains { $0 < 0x20 || $0 == 0x7F } || token.unicodeScalars.contains { $0.value >= 0x80 && $0.value <= 0x9F }
     }
 
     private func remember(_ key: SHA256.Digest, _ owner: TokenOwner, now: Int64) {

@@ -234,7 +234,10 @@ private func requestCompleted(
     server.inFlight.subtract(1, ordering: .relaxed)
 }
 
-/// Copies method, path, headers and query out of libmicrohttpd.
+/// Copies method, path, headers and query out of libmicrohttpd. Path and query arguments
+/// come with their escapes intact (shim.c) and are decoded here; the query string is also
+/// kept escaped, re-joined from the arguments, for readers that must decode it their own way
+/// (the Jellyfin token: ASP.NET rules, TokenExtractor).
 private func collect(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, _ method: UnsafePointer<CChar>?,
                      body: [UInt8], server: ServerContext) -> HTTPRequest {
     var values = CollectedValues()
@@ -244,30 +247,49 @@ private func collect(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, 
     }
     let incoming = values.headers["x-request-id"]
     let requestId = incoming.flatMap { isSafeRequestId($0) ? $0 : nil } ?? newRequestId()
-    return HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: url.map { String(cString: $0) } ?? "/",
-                       headers: values.headers, query: values.query, body: body, requestId: requestId)
+    return HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: url.map(URIDecoding.decoded) ?? "/",
+                       headers: values.headers, query: values.query, body: body, requestId: requestId,
+                       fields: values.fields, queryString: values.queryString)
 }
 
 private struct CollectedValues {
     // Room for a typical request's headers up front: no rehashing while collecting.
     var headers: [String: String] = Dictionary(minimumCapacity: 12)
+    var fields: [(String, String)] = []
     var query: [(String, String)] = []
+    var queryString = ""
 }
 
+/// Called once per header line, repeated names included.
 private func collectHeader(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?,
                            _ value: UnsafePointer<CChar>?) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
     let values = cls.assumingMemoryBound(to: CollectedValues.self)
     let name = lowercasedName(key)
-    if values.pointee.headers[name] == nil { values.pointee.headers[name] = value.map { String(cString: $0) } ?? "" }
+    let text = value.map(fieldValue) ?? ""
+    if values.pointee.headers[name] == nil { values.pointee.headers[name] = text }
+    values.pointee.fields.append((name, text))
     return MHD_Result.YES
+}
+
+/// A header value without trailing blanks: libmicrohttpd 0.9.75 strips the leading ones
+/// only, and a field value's surrounding whitespace is not part of it (RFC 9110 5.5; Kestrel,
+/// in front of Jellyfin, strips both), so `X-Emby-Token: <token>  ` is the token.
+private func fieldValue(_ value: UnsafePointer<CChar>) -> String {
+    var n = strlen(value)
+    while n > 0 && (value[n - 1] == 0x20 || value[n - 1] == 0x09) { n -= 1 }
+    return value.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
 }
 
 private func collectQuery(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?,
                           _ value: UnsafePointer<CChar>?) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
     let values = cls.assumingMemoryBound(to: CollectedValues.self)
-    values.pointee.query.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    values.pointee.query.append((URIDecoding.decoded(key), value.map(URIDecoding.decoded) ?? ""))
+    // libmicrohttpd split the query at each `&` and the first `=`: joined again, it reads as sent.
+    if !values.pointee.queryString.isEmpty { values.pointee.queryString += "&" }
+    values.pointee.queryString += String(cString: key)
+    if let value { values.pointee.queryString += "=" + String(cString: value) }
     return MHD_Result.YES
 }
 

@@ -34,6 +34,8 @@ public struct JellyfinTokenDirectory: TokenDirectory {
     }
 
     public func owner(of token: String) throws(BackendError) -> TokenOwner? {
+        // libpq takes C strings: a NUL would cut the token and look up its prefix.
+        guard !token.utf8.contains(0) else { return nil }
         let rows = try wrap { try db.connection.query(sql, [token]).rows }
         guard let row = rows.first else { return nil }
         let kind: TokenOwner.Kind = row[1] == "api_key" ? .apiKey : .device
