@@ -15,6 +15,7 @@ final class Application: Sendable {
     let facts: RuntimeFacts
     let server: HTTPServer
     let watcher: RedisWatcher
+    let sentinelWatcher: SentinelWatcher?
 
     init(config: Configuration) throws {
         self.config = config
@@ -49,6 +50,24 @@ final class Application: Sendable {
             metrics.redisServerChanged()
             Log.current.warn("redis server changed (restart or failover): earlier tenures and claims end; new ones wait until they have run out",
                              ["previous_run_id": .string(String(old.prefix(12))), "run_id": .string(String(new.prefix(12)))])
+        }
+        let sentinel = redis.sentinel
+        sentinelWatcher = sentinel.map(SentinelWatcher.init)
+        if let sentinel {
+            // A new master is reachable: probe it at once rather than keep answering with
+            // the fallback until the cooldown ends.
+            sentinel.onFailover { failover in
+                metrics.redisFailoverFollowed()
+                redisBreaker.allowProbeNow()
+                Log.current.warn("redis sentinel failover followed: every worker reconnects to the new master before its next command",
+                                 ["from": .string(failover.from), "to": .string(failover.to)])
+            }
+        }
+        facts.setRedisTopology {
+            guard let sentinel else { return RedisTopology(mode: "standalone", master: endpoint.description) }
+            let s = sentinel.snapshot
+            return RedisTopology(mode: "sentinel", master: s.master, failovers: s.failovers, lastFailoverAtMs: s.lastFailover?.atMs,
+                                 lastFailover: s.lastFailover.map { "\($0.from) -> \($0.to)" }, lastError: s.lastError)
         }
         let services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
@@ -86,6 +105,7 @@ final class Application: Sendable {
                      ["error": .string(error.description)])
         }
         outbox.start()
+        sentinelWatcher?.start()
         watcher.start()
         try server.start()
         log.info("batond listening", [

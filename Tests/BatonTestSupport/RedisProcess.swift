@@ -8,9 +8,12 @@ public final class RedisProcess: @unchecked Sendable {
     public private(set) var port: Int
     public let directory: String
     public let appendOnly: Bool
+    /// More redis-server arguments (`--requirepass`, `--cluster-enabled`, ...).
+    public let extraArgs: [String]
     private var process: Subprocess?
 
-    public init(appendOnly: Bool = false) throws {
+    public init(appendOnly: Bool = false, extraArgs: [String] = []) throws {
+        self.extraArgs = extraArgs
         port = TestEnvironment.freePort()
         directory = NSTemporaryDirectory() + "baton-redis-\(port)-\(UUID().uuidString.prefix(8))"
         self.appendOnly = appendOnly
@@ -38,7 +41,7 @@ public final class RedisProcess: @unchecked Sendable {
         process = try Subprocess.spawn(TestEnvironment.redisServer, [
             "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
             "--appendonly", appendOnly ? "yes" : "no", "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
-        ])
+        ] + extraArgs)
         for _ in 0..<400 {
             if ping() { return }
             if let p = process, p.poll() != nil {
@@ -97,10 +100,17 @@ public final class RedisProcess: @unchecked Sendable {
 
     /// Runs a command through redis-cli.
     @discardableResult
-    public func cli(_ args: String...) throws -> String {
+    public func cli(_ args: String...) throws -> String { try cli(args) }
+
+    /// Runs a command through redis-cli, arguments as an array.
+    @discardableResult
+    public func cli(_ args: [String]) throws -> String {
         let cli = URL(fileURLWithPath: TestEnvironment.redisServer).deletingLastPathComponent().appendingPathComponent("redis-cli").path
-        return try TestEnvironment.run(cli, ["-p", String(port)] + args).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try TestEnvironment.run(cli, ["-p", String(port), "--no-auth-warning"] + cliAuth + args).output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
+
+    /// Credentials redis-cli should use (after a test set a password on `default`).
+    public var cliAuth: [String] = []
 
     public func ping() -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -117,6 +127,7 @@ public final class RedisProcess: @unchecked Sendable {
         var tv = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let n = recv(fd, &buf, 16, 0)
-        return n > 0 && String(decoding: buf[0..<n], as: UTF8.self).hasPrefix("+PONG")
+        let answer = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+        return answer.hasPrefix("+PONG") || answer.hasPrefix("-NOAUTH")  // a password-protected server is up too
     }
 }
