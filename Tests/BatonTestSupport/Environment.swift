@@ -13,6 +13,9 @@ public enum TestEnvironment {
             ?? URL(fileURLWithPath: redisServer).deletingLastPathComponent().appendingPathComponent("redis-sentinel").path
     }
 
+    /// Path to stunnel (Debian's stunnel4).
+    public static var stunnel: String { env["BATON_TEST_STUNNEL"] ?? "/usr/bin/stunnel4" }
+
     /// Superuser URL of the PostgreSQL server scripts/test started.
     public static var postgresURL: String? { env["BATON_TEST_DATABASE_URL"] }
 
