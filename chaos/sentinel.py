@@ -282,12 +282,17 @@ def run(args):
                     f.write(json.dumps(i) + "\n")
         rep = safety.check_history(items, breaker_threshold=3, cooldown_s=1.0)
         check_reachable(items, rep, faults)
+        status = harness.http_get(batond.port, "/status")[1] or {}
+        redis = status.get("backends", {}).get("redis", {})
+        if redis.get("master") != "127.0.0.1:%d" % topo.named_master():
+            rep.violation("status_master", "/status names %s, the sentinels %s" % (redis.get("master"), topo.named_master()))
         safety.print_report(rep)
         for f in figures(items, faults):
             print("failover %s" % " ".join("%s=%s" % kv for kv in f.items()))
-        status = harness.http_get(batond.port, "/status")[1] or {}
-        redis = status.get("backends", {}).get("redis", {})
-        print("status: mode=%s master=%s failovers_seen=%s" % (redis.get("mode"), redis.get("master"), redis.get("failovers_seen")))
+        metrics = harness.http_get(batond.port, "/metrics", auth=False)[1] or ""
+        followed = next((l.split()[-1] for l in str(metrics).splitlines() if l.startswith("baton_redis_failovers_total ")), None)
+        print("status: mode=%s master=%s role=%s failovers_seen=%s last_failover=%s metric_failovers=%s"
+              % (redis.get("mode"), redis.get("master"), redis.get("role"), redis.get("failovers_seen"), redis.get("last_failover"), followed))
         return 0 if not rep.violations else 1
     finally:
         stop.set()

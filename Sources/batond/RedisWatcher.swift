@@ -16,8 +16,16 @@ final class RedisWatcher: Sendable {
 
     func start() {
         let thread = Thread { [self] in
+            // Every 30 s, and within a second of a failover (the new master's role and
+            // offset belong in /status at once).
+            var failovers = self.redis.sentinel?.snapshot.failovers ?? 0
+            var last = Date()
             while true {
-                Thread.sleep(forTimeInterval: 30)
+                Thread.sleep(forTimeInterval: 1)
+                let now = self.redis.sentinel?.snapshot.failovers ?? 0
+                guard now != failovers || Date().timeIntervalSince(last) >= 30 else { continue }
+                failovers = now
+                last = Date()
                 self.checkOnce(quiet: true)
             }
         }

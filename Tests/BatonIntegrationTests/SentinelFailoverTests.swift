@@ -19,7 +19,7 @@ import Testing
         // safety.py's checker: no overlapping normal tenures, tokens never backwards; and no
         // degraded grant while the sentinels' master answered ROLE master.
         #expect(r.status == 0 && r.output.contains("violations=0"), "\(r.output)")
-        #expect(r.output.contains("status: mode=sentinel") && r.output.contains("failovers_seen=2"), "\(r.output)")
+        #expect(r.output.contains("status: mode=sentinel") && r.output.contains("role=master failovers_seen=2") && r.output.contains("metric_failovers=2"), "\(r.output)")
         let lines = r.output.split(separator: "\n").filter { $0.hasPrefix("failover kind=") }
         #expect(lines.count == 2, "\(r.output)")
         for line in lines {
