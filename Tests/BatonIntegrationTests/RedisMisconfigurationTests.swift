@@ -96,6 +96,47 @@ import Testing
         #expect(w.election.acquire(lease, holder: Holder("pod-b")!, ttlMs: 5_000).value?.mode == .degraded)
     }
 
+    /// The ACL docker/README.md documents, taken from the README itself.
+    static func documentedACL() throws -> [String] {
+        let readme = try String(contentsOfFile: TestEnvironment.root + "/docker/README.md", encoding: .utf8)
+        let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("ACL SETUSER baton ") })
+        return line.split(separator: " ").map { $0 == ">REDIS_PASSWORD" ? ">pw" : String($0) }
+    }
+
+    /// Every endpoint's traffic passes the documented ACL, the start-up check finds nothing
+    /// refused, and dropping any one of its commands is noticed by the check.
+    @Test func documentedMinimalACLIsEnoughAndEachCommandIsNeeded() throws {
+        let redis = try RedisProcess()
+        let acl = try Self.documentedACL()
+        try redis.cli(acl)
+        let url = "redis://baton:pw@127.0.0.1:\(redis.port)/0"
+        let w = try Self.wiring(url)
+        let lease = LeaseName("acl")!, holder = Holder("pod-a")!, task = TaskName("acl-task")!
+        let got = w.election.acquire(lease, holder: holder, ttlMs: 5_000).value
+        #expect(got?.mode == .normal)
+        #expect(w.election.renew(lease, holder: holder, ttlMs: 5_000, fencingToken: got?.fencingToken).value != nil)
+        #expect(w.election.state(lease).value != nil && w.election.all().value?.count == 1)
+        #expect(w.election.release(lease, holder: holder, fencingToken: nil).value?.released == true)
+        let claim = w.tasks.claim(ClaimRequest(task: task, holder: holder, slot: Slot("s1"), lockAtMostMs: 60_000, lockAtLeastMs: 0)).value
+        let runId = try #require(claim?.runId)
+        #expect(w.tasks.extend(task, runId: runId, holder: holder, lockAtMostMs: 60_000).value?.claimed == true)
+        #expect(w.tasks.complete(task, runId: runId, holder: holder, status: .succeeded, detail: nil).value != nil)
+        #expect(w.tasks.all().value?.count == 1)
+        #expect(w.breaker.snapshot().totalFailures == 0)
+        let check = RedisServerCheck.run(PerThreadRedis(endpoint: try RedisEndpoint(url: url)))
+        #expect(check.aclDenied.isEmpty && check.infoAllowed && check.configAllowed && check.role == "master", "\(check.warnings)")
+        #expect(check.warnings.isEmpty, "\(check.warnings)")
+
+        for (i, word) in acl.enumerated() where word.hasPrefix("+") {
+            var without = acl
+            without.remove(at: i)
+            try redis.cli(["ACL", "SETUSER", "baton", "reset"])
+            try redis.cli(without)
+            let c = RedisServerCheck.run(PerThreadRedis(endpoint: try RedisEndpoint(url: url)))
+            #expect(!c.warnings.isEmpty, "the start-up check does not notice the ACL without \(word)")
+        }
+    }
+
     /// What an operator sees: the 503 code over HTTP, one start-up line, `/status`
     /// warnings, the metric, and a log line per interval rather than per answer.
     @Test func batondPointedAtASentinelSaysSoAndNeverGrants() throws {
