@@ -16,6 +16,7 @@ final class Application: Sendable {
     let server: HTTPServer
     let watcher: RedisWatcher
     let sentinelWatcher: SentinelWatcher?
+    let reconciler: OutcomeReconciler
 
     init(config: Configuration) throws {
         self.config = config
@@ -69,10 +70,11 @@ final class Application: Sendable {
             return RedisTopology(mode: "sentinel", master: s.master, failovers: s.failovers, lastFailoverAtMs: s.lastFailover?.atMs,
                                  lastFailover: s.lastFailover.map { "\($0.from) -> \($0.to)" }, lastError: s.lastError)
         }
+        let wait = config.redisWaitReplicas > 0 ? ReplicaWait(replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitMs) : nil
         let services = Services(
-            election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
+            election: LeaderElection(store: RedisLeaseStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                      history: outbox, fencingFloor: floor, events: metrics),
-            tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
+            tasks: TaskCoordinator(store: RedisClaimStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                    history: outbox, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
                                    events: metrics),
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
@@ -89,6 +91,7 @@ final class Application: Sendable {
                                                                       legacyAuth: config.legacyAuth),
                             observer: AccessLog())
         watcher = RedisWatcher(redis: redis, facts: facts)
+        reconciler = OutcomeReconciler(election: services.election, tasks: services.tasks)
         if !config.authRequired {
             log.warn("authentication is disabled (BATON_AUTH=disabled): anyone who can reach batond can take leases")
         }
@@ -106,6 +109,7 @@ final class Application: Sendable {
         }
         outbox.start()
         sentinelWatcher?.start()
+        reconciler.start()
         watcher.start()
         try server.start()
         log.info("batond listening", [

@@ -8,7 +8,7 @@ import Testing
 /// codes the operator reads.
 struct RedisACLProbeTests {
     static let scripts = [LeaseScripts.acquire, LeaseScripts.renew, LeaseScripts.release, LeaseScripts.state,
-                          TaskScripts.claim, TaskScripts.extend, TaskScripts.complete, TaskScripts.state]
+                          TaskScripts.claim, TaskScripts.extend, TaskScripts.complete, TaskScripts.state, VoidScripts.claim]
 
     @Test func probeCoversEveryCommandTheScriptsCall() throws {
         let pattern = try NSRegularExpression(pattern: #"redis\.p?call\(\s*['"]([A-Za-z]+)['"]"#)

@@ -12,6 +12,9 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// What is misconfigured, when `kind` is `.misconfigured`.
     public let misconfiguration: Misconfiguration?
+    /// The command was sent and no answer came back (a timeout or a broken connection
+    /// after sending): it may have run. A grant it may have made must be recorded or voided.
+    public var outcomeUnknown = false
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message

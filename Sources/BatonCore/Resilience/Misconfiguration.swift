@@ -27,6 +27,9 @@ public enum Misconfiguration: String, Sendable, CaseIterable {
     case sentinelUnknownMaster = "redis_sentinel_unknown_master"
     /// A host of a redis-sentinel:// URL is not a Sentinel.
     case notSentinel = "redis_not_sentinel"
+    /// WAIT: fewer replicas than BATON_REDIS_WAIT_REPLICAS acknowledged a grant in time
+    /// (the grant was voided). The master answers, so this is no reason to grant everyone.
+    case replicasBehind = "redis_wait_replicas"
     /// -OOM: maxmemory reached with noeviction; writes are refused until memory is freed.
     case outOfMemory = "redis_oom"
 
@@ -43,6 +46,7 @@ public enum Misconfiguration: String, Sendable, CaseIterable {
         case .badDatabase: return "the database number in BATON_REDIS_URL does not exist on the server (databases setting; Cluster has only db 0)"
         case .sentinelUnknownMaster: return "the sentinels monitor no master by the name after # in BATON_REDIS_URL: use the name of 'sentinel monitor <name> ...'"
         case .notSentinel: return "a host in the redis-sentinel:// URL is not a Sentinel: list the sentinels' addresses (port 26379 by default), not the master's"
+        case .replicasBehind: return "fewer replicas than BATON_REDIS_WAIT_REPLICAS confirmed the grant within BATON_REDIS_WAIT_MS: check the replicas and their lag, or lower BATON_REDIS_WAIT_REPLICAS"
         case .outOfMemory: return "Redis reached maxmemory and refuses writes: raise maxmemory or free memory (keep maxmemory-policy noeviction)"
         }
     }

@@ -124,7 +124,10 @@ public final class RedisConnection {
             redisCommandArgv(c, Int32(command.count), argv, lengths)
         }
         guard let raw else {
-            let error = Self.error(of: c, during: "command")
+            var error = Self.error(of: c, during: "command")
+            // hiredis writes the whole command before it reads: whatever failed, the server
+            // may have received it and run it.
+            error.outcomeUnknown = true
             close()
             throw error
         }
