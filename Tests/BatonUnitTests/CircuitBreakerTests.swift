@@ -89,3 +89,25 @@ struct MisconfigurationBreakerTests {
         #expect(breaker.state == .closed)
     }
 }
+
+/// A new backend announced (a Sentinel failover) lets the next call probe at once, even
+/// when the probe in flight at that moment then fails.
+struct ProbeNowTests {
+    @Test func aProbeFailingAfterTheAnnouncementDoesNotRestartTheCooldown() {
+        let clock = ManualClock()
+        let breaker = CircuitBreaker(backend: .redis, threshold: 1, cooldownMs: 5_000, clock: clock)
+        _ = breaker.run { () throws(BackendError) -> Int in throw BackendError(.timeout, "hung") }
+        #expect(breaker.state == .open)
+        clock.advance(ms: 5_000)
+        _ = breaker.run { () throws(BackendError) -> Int in
+            breaker.allowProbeNow()  // the failover is seen while this probe still waits on the old master
+            throw BackendError(.timeout, "hung")
+        }
+        #expect(breaker.state == .open)
+        guard case .success(1) = breaker.run({ () throws(BackendError) -> Int in 1 }) else {
+            Issue.record("the next call should have probed at once")
+            return
+        }
+        #expect(breaker.state == .closed)
+    }
+}
