@@ -9,6 +9,8 @@
 #        fuzz        >= 1,000,000 libFuzzer executions over request decoding
 #        hostile     1,000 slow connections for 45 s, oversized requests, a burst of 2,560
 #        soak        10 minutes at 256 connections, RSS sampled every 10 s
+#        sentinel    10 rounds of Sentinel failovers (master hung then resumed, master killed
+#                    then restarted empty), 8 holders (chaos/sentinel.py, about 4 min)
 # Exit status 0 only if every step passed. Logs in .local/chaos/.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -16,7 +18,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 cd "$BATON_ROOT"
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(safety replicas fuzz hostile soak)
+[ ${#steps[@]} -gt 0 ] || steps=(safety replicas sentinel fuzz hostile soak)
 want() { local s; for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 ensure_packages wrk
@@ -30,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if want safety || want replicas || want hostile; then
+if want safety || want replicas || want hostile || want sentinel; then
     log "building (debug, .build-chaos)"
     swift build --scratch-path .build-chaos --product batond 2>&1 | grep -E 'error|Build complete' || true
     BATON_TEST_BATOND=$(swift build --scratch-path .build-chaos --show-bin-path)/batond
@@ -66,6 +68,9 @@ if want replicas; then
     step safety-two-replicas python3 chaos/safety.py run --holders 8 --duration 300 --replicas 2 --faults aof,none,pause,stale
     step safety-stale-failover python3 chaos/safety.py run --holders 8 --duration 120 --faults stale,aof --fault-min 3 --fault-max 6
 fi
+if want sentinel; then
+    step sentinel python3 chaos/sentinel.py run --rounds 10 --holders 8 --history "$out/sentinel-history.jsonl"
+fi
 if want fuzz; then
     step fuzz chaos/fuzz.sh --runs 1000000
 fi
@@ -82,6 +87,7 @@ for f in "$out"/safety.log "$out"/safety-*.log; do
     printf '%s: %s | %s\n' "$(basename "$f" .log)" "$(grep -E '^  ops ' "$f" | tail -n 1 | tr -s ' ')" \
         "$(grep -E '^(violations=|duration )' "$f" | tr '\n' ' ')"
 done
+[ -f "$out/sentinel.log" ] && grep -E '^(violations=|failover |status: )' "$out/sentinel.log"
 [ -f "$out/fuzz.log" ] && grep -E '^fuzz:' "$out/fuzz.log" | tail -n 1
 [ -f "$out/hostile.log" ] && grep -E '^(slowloris|burst|normal_during|rss_kb|hostile:)' "$out/hostile.log"
 [ -f "$out/soak.log" ] && grep -E '^soak: (requests|rate|rss_kb first|PASSED|FAILED)' "$out/soak.log"

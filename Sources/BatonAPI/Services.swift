@@ -36,6 +36,27 @@ public struct Defaults: Sendable {
     public init() {}
 }
 
+/// How batond reaches Redis and what it saw of failovers, for `/status`.
+public struct RedisTopology: Sendable {
+    /// `standalone` or `sentinel`.
+    public var mode: String
+    /// The master connections go to (under Sentinel, as the sentinels last named it).
+    public var master: String?
+    public var failovers: Int
+    public var lastFailoverAtMs: Int64?
+    public var lastFailover: String?
+    public var lastError: String?
+    public init(mode: String, master: String?, failovers: Int = 0, lastFailoverAtMs: Int64? = nil, lastFailover: String? = nil,
+                lastError: String? = nil) {
+        self.mode = mode
+        self.master = master
+        self.failovers = failovers
+        self.lastFailoverAtMs = lastFailoverAtMs
+        self.lastFailover = lastFailover
+        self.lastError = lastError
+    }
+}
+
 /// Facts about this process and its backends, for `/status` and `/readyz`.
 public final class RuntimeFacts: Sendable {
     public let version: String
@@ -51,6 +72,12 @@ public final class RuntimeFacts: Sendable {
         var maxmemoryPolicy: String?
         var warnings: [String] = []
         var draining = false
+        /// What the last check of the Redis server found (see `redisChecked`).
+        var redisMode: String?
+        var redisRole: String?
+        var redisReplicationOffset: Int64?
+        var redisCheckWarnings: [String] = []
+        var redisTopology: (@Sendable () -> RedisTopology)?
     }
 
     public init(version: String, startedAtMs: Int64, redisEndpoint: String, postgresEndpoint: String,
@@ -75,6 +102,22 @@ public final class RuntimeFacts: Sendable {
                 m.warnings.append("redis maxmemory-policy is \(p): under memory pressure Redis may evict lease and claim keys, so a live lease could vanish and be granted to a second holder; set maxmemory-policy noeviction")
             }
         }
+    }
+
+    /// Records the last look at the Redis server: its mode and role, its replication
+    /// offset, and what batond may not do there.
+    public func redisChecked(mode: String?, role: String?, replicationOffset: Int64?, warnings: [String]) {
+        mutable.withLock { m in
+            m.redisMode = mode
+            m.redisRole = role
+            m.redisReplicationOffset = replicationOffset
+            m.redisCheckWarnings = warnings
+        }
+    }
+
+    /// Where `/status` reads the Redis mode, master and failovers from.
+    public func setRedisTopology(_ provider: @escaping @Sendable () -> RedisTopology) {
+        mutable.withLock { $0.redisTopology = provider }
     }
 
     public func setDraining() { mutable.withLock { $0.draining = true } }

@@ -114,6 +114,17 @@ enum StatusView {
             t.add("postgres", breaker(p.breaker), failures(p.consecutive_failures, p.total_failures, p.times_opened),
                   p.endpoint, p.last_error.map { Format.truncate($0, 60) } ?? "-")
             out.append(t.render())
+            if let mode = r.mode {
+                // Which server batond writes to, and what it saw of failovers.
+                var line = "REDIS   \(mode.rawValue), master \(r.master ?? "unknown"), role \(r.role ?? "unknown")"
+                if let offset = r.replication_offset { line += ", replication offset \(offset)" }
+                if let n = r.failovers_seen, n > 0 {
+                    line += "; \(n) failover\(n == 1 ? "" : "s") followed, last \(r.last_failover ?? "?")"
+                    if let at = r.last_failover_at { line += " at \(Format.shortTime(at))" }
+                }
+                if let e = r.sentinel_error { line += "; sentinels: \(Format.truncate(e, 80))" }
+                out.append(line)
+            }
             let o = s.outbox
             out.append("")
             out.append("OUTBOX  \(o.pending) pending of \(o.capacity)\(o.pending > 0 ? "  <- history waiting for PostgreSQL" : ""); written \(o.written), dropped \(o.dropped), failed writes \(o.failures)\(o.last_error.map { "; last error: \(Format.truncate($0, 60))" } ?? "")")

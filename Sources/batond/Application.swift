@@ -15,6 +15,8 @@ final class Application: Sendable {
     let facts: RuntimeFacts
     let server: HTTPServer
     let watcher: RedisWatcher
+    let sentinelWatcher: SentinelWatcher?
+    let reconciler: OutcomeReconciler
 
     init(config: Configuration) throws {
         self.config = config
@@ -50,10 +52,29 @@ final class Application: Sendable {
             Log.current.warn("redis server changed (restart or failover): earlier tenures and claims end; new ones wait until they have run out",
                              ["previous_run_id": .string(String(old.prefix(12))), "run_id": .string(String(new.prefix(12)))])
         }
+        let sentinel = redis.sentinel
+        sentinelWatcher = sentinel.map(SentinelWatcher.init)
+        if let sentinel {
+            // A new master is reachable: probe it at once rather than keep answering with
+            // the fallback until the cooldown ends.
+            sentinel.onFailover { failover in
+                metrics.redisFailoverFollowed()
+                redisBreaker.allowProbeNow()
+                Log.current.warn("redis sentinel failover followed: every worker reconnects to the new master before its next command",
+                                 ["from": .string(failover.from), "to": .string(failover.to)])
+            }
+        }
+        facts.setRedisTopology {
+            guard let sentinel else { return RedisTopology(mode: "standalone", master: endpoint.description) }
+            let s = sentinel.snapshot
+            return RedisTopology(mode: "sentinel", master: s.master, failovers: s.failovers, lastFailoverAtMs: s.lastFailover?.atMs,
+                                 lastFailover: s.lastFailover.map { "\($0.from) -> \($0.to)" }, lastError: s.lastError)
+        }
+        let wait = config.redisWaitReplicas > 0 ? ReplicaWait(replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitMs) : nil
         let services = Services(
-            election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
+            election: LeaderElection(store: RedisLeaseStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                      history: outbox, fencingFloor: floor, events: metrics),
-            tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
+            tasks: TaskCoordinator(store: RedisClaimStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                    history: outbox, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
                                    events: metrics),
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
@@ -70,6 +91,7 @@ final class Application: Sendable {
                                                                       authorizationRules: config.authorizationRules),
                             observer: AccessLog())
         watcher = RedisWatcher(redis: redis, facts: facts)
+        reconciler = OutcomeReconciler(election: services.election, tasks: services.tasks)
         if !config.authRequired {
             log.warn("authentication is disabled (BATON_AUTH=disabled): anyone who can reach batond can take leases")
         }
@@ -86,6 +108,8 @@ final class Application: Sendable {
                      ["error": .string(error.description)])
         }
         outbox.start()
+        sentinelWatcher?.start()
+        reconciler.start()
         watcher.start()
         try server.start()
         log.info("batond listening", [

@@ -25,6 +25,8 @@ struct Configuration: Sendable {
     var logFormat = Log.Format.json
     var outboxCapacity = 10_000
     var headerTimeoutMs = 10_000
+    var redisWaitReplicas = 0
+    var redisWaitMs = 100
 
     /// One setting: its variable, its flag, and what it means.
     struct Setting: Sendable {
@@ -35,7 +37,7 @@ struct Configuration: Sendable {
 
     static let settings: [Setting] = [
         Setting(variable: "BATON_LISTEN", flag: "listen", help: "host:port to listen on (default 127.0.0.1:8080; 0.0.0.0:8080 in containers)"),
-        Setting(variable: "BATON_REDIS_URL", flag: "redis-url", help: "redis://[[user]:pass@]host:port/db or unix:///path (default redis://127.0.0.1:6379/0)"),
+        Setting(variable: "BATON_REDIS_URL", flag: "redis-url", help: "redis://[[user]:pass@]host:port/db, redis-sentinel://[[user]:pass@]h1:26379,h2:26379/db[?sentinel_password=..]#master, or unix:///path (default redis://127.0.0.1:6379/0); no rediss:// (use the stunnel sidecar)"),
         Setting(variable: "BATON_DATABASE_URL", flag: "database-url", help: "libpq URI or conninfo of the Jellyfin database (default postgresql:///postgres)"),
         Setting(variable: "BATON_API_TOKENS", flag: "api-tokens", help: "comma-separated bearer tokens accepted on coordination and ops endpoints"),
         Setting(variable: "BATON_API_TOKENS_FILE", flag: "api-tokens-file", help: "file with bearer tokens, one per line (# comments allowed)"),
@@ -44,6 +46,8 @@ struct Configuration: Sendable {
         Setting(variable: "BATON_BREAKER_THRESHOLD", flag: "breaker-threshold", help: "consecutive backend failures that open a breaker, 1-100 (default 3)"),
         Setting(variable: "BATON_BREAKER_COOLDOWN_MS", flag: "breaker-cooldown-ms", help: "how long an open breaker waits before one probe, 100-600000 (default 5000)"),
         Setting(variable: "BATON_ON_REDIS_FAILURE", flag: "on-redis-failure", help: "grant (default: answer 200 mode=degraded) or deny (503) while the Redis breaker is open"),
+        Setting(variable: "BATON_REDIS_WAIT_REPLICAS", flag: "redis-wait-replicas", help: "grants are acknowledged only once WAIT confirms this many replicas have them, 0 (off, default)-16"),
+        Setting(variable: "BATON_REDIS_WAIT_MS", flag: "redis-wait-ms", help: "how long WAIT may take, 1-60000, below BATON_REDIS_TIMEOUT_MS (default 100)"),
         Setting(variable: "BATON_REDIS_TIMEOUT_MS", flag: "redis-timeout-ms", help: "Redis connect and command timeout, 10-60000 (default 500)"),
         Setting(variable: "BATON_PG_TIMEOUT_MS", flag: "pg-timeout-ms", help: "PostgreSQL statement timeout, 10-60000 (default 2000)"),
         Setting(variable: "BATON_SESSION_CACHE_TTL_MS", flag: "session-cache-ttl-ms", help: "how long a valid session answer is cached, 0-3600000 (default 5000)"),
@@ -102,6 +106,13 @@ struct Configuration: Sendable {
         if let v = try choice("BATON_ON_REDIS_FAILURE", ["grant": FailurePolicy.grant, "deny": .deny]) { c.onRedisFailure = v }
         if let v = try int("BATON_REDIS_TIMEOUT_MS", 10...60_000) { c.redisTimeoutMs = v }
         if let v = try int("BATON_PG_TIMEOUT_MS", 10...60_000) { c.pgTimeoutMs = v }
+        if let v = try int("BATON_REDIS_WAIT_REPLICAS", 0...16) { c.redisWaitReplicas = v }
+        if let v = try int("BATON_REDIS_WAIT_MS", 1...60_000) { c.redisWaitMs = v }
+        if c.redisWaitReplicas > 0 && c.redisWaitMs >= c.redisTimeoutMs {
+            // WAIT would outlast the socket timeout and every grant would be of unknown outcome.
+            throw Invalid(setting: settings.first { $0.variable == "BATON_REDIS_WAIT_MS" }!,
+                          reason: "must be below BATON_REDIS_TIMEOUT_MS (\(c.redisTimeoutMs)), got '\(c.redisWaitMs)'")
+        }
         if let v = try int("BATON_SESSION_CACHE_TTL_MS", 0...3_600_000) { c.sessionCacheTTLMs = v }
         if let v = try nonEmpty("BATON_JELLYFIN_SCHEMA") { c.jellyfinSchema = v }
         if let v = try choice("BATON_LEGACY_AUTH", ["true": AuthorizationRules.legacy, "false": .modern, "1": .legacy, "0": .modern,

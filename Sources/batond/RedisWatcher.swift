@@ -3,8 +3,8 @@ import BatonCore
 import BatonRedis
 import Foundation
 
-/// Periodically reads what Redis says about itself (version, eviction policy) for
-/// `/status`, and warns when the eviction policy may drop lease keys.
+/// Looks at the Redis server (what it is, what the ACL allows, its eviction policy) at
+/// start-up, saying in one line what it found, and every 30 s for `/status`.
 final class RedisWatcher: Sendable {
     let redis: PerThreadRedis
     let facts: RuntimeFacts
@@ -16,8 +16,16 @@ final class RedisWatcher: Sendable {
 
     func start() {
         let thread = Thread { [self] in
+            // Every 30 s, and within a second of a failover (the new master's role and
+            // offset belong in /status at once).
+            var failovers = self.redis.sentinel?.snapshot.failovers ?? 0
+            var last = Date()
             while true {
-                Thread.sleep(forTimeInterval: 30)
+                Thread.sleep(forTimeInterval: 1)
+                let now = self.redis.sentinel?.snapshot.failovers ?? 0
+                guard now != failovers || Date().timeIntervalSince(last) >= 30 else { continue }
+                failovers = now
+                last = Date()
                 self.checkOnce(quiet: true)
             }
         }
@@ -26,18 +34,42 @@ final class RedisWatcher: Sendable {
     }
 
     func checkOnce(quiet: Bool = false) {
-        do {
-            let info = try RedisServerInfo.fetch(redis)
-            facts.redisServer(version: info.version, maxmemoryPolicy: info.maxmemoryPolicy)
-            if info.mayEvictLeases && !quiet {
-                Log.current.warn("redis maxmemory-policy may evict lease keys; use noeviction",
-                                 ["maxmemory_policy": .string(info.maxmemoryPolicy ?? "?")])
-            }
-        } catch {
-            if !quiet {
-                Log.current.warn("redis unavailable at start-up; leases follow the breaker policy until it returns",
-                                 ["error": .string(error.description)])
-            }
+        let check = RedisServerCheck.run(redis)
+        if check.unreachable == nil {
+            facts.redisServer(version: check.version, maxmemoryPolicy: check.maxmemoryPolicy)
+            facts.redisChecked(mode: check.serverMode.isEmpty ? nil : check.serverMode, role: check.role.isEmpty ? nil : check.role,
+                               replicationOffset: check.replicationOffset, warnings: check.warnings)
         }
+        guard !quiet else { return }
+        if let error = check.unreachable {
+            Log.current.warn("redis unavailable at start-up; leases follow the breaker policy until it returns",
+                             ["redis": .string(redis.endpoint.description), "error": .string(error.description)])
+            return
+        }
+        var warnings = check.warnings
+        if check.mayEvictLeases {
+            warnings.append("redis maxmemory-policy is \(check.maxmemoryPolicy ?? "?"): it may evict lease keys; use noeviction")
+        }
+        let level: Log.Level
+        let verdict: String
+        if check.misconfiguration != nil || !check.aclDenied.isEmpty {
+            (level, verdict) = (.error, "redis checked: misconfigured for batond; affected calls answer 503 with the code in warnings, never a degraded grant")
+        } else if !warnings.isEmpty {
+            (level, verdict) = (.warn, "redis checked: usable, with warnings (also in /status)")
+        } else {
+            (level, verdict) = (.info, "redis checked: usable")
+        }
+        Log.current.emit(level, verdict, [
+            "redis": .string(redis.endpoint.description),
+            "server_mode": .string(check.serverMode.isEmpty ? "unknown" : check.serverMode),
+            "role": .string(check.role.isEmpty ? "unknown" : check.role),
+            "version": .string(check.version ?? "unknown"),
+            "maxmemory_policy": .string(check.maxmemoryPolicy ?? "unknown"),
+            "acl": .string(check.aclDenied.isEmpty ? "ok" : "denied"),
+            "info": .string(check.infoAllowed ? "ok" : "denied"),
+            "config_get": .string(check.configAllowed ? "ok" : "denied"),
+            "misconfiguration": .string(check.misconfiguration?.misconfiguration?.rawValue ?? "none"),
+            "warnings": .string(warnings.joined(separator: " | ")),
+        ])
     }
 }

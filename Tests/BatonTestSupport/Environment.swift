@@ -7,6 +7,15 @@ public enum TestEnvironment {
     /// Path to `redis-server`.
     public static var redisServer: String { env["BATON_TEST_REDIS_SERVER"] ?? "/usr/bin/redis-server" }
 
+    /// Path to `redis-sentinel` (beside redis-server unless told).
+    public static var redisSentinel: String {
+        env["BATON_TEST_REDIS_SENTINEL"]
+            ?? URL(fileURLWithPath: redisServer).deletingLastPathComponent().appendingPathComponent("redis-sentinel").path
+    }
+
+    /// Path to stunnel (Debian's stunnel4).
+    public static var stunnel: String { env["BATON_TEST_STUNNEL"] ?? "/usr/bin/stunnel4" }
+
     /// Superuser URL of the PostgreSQL server scripts/test started.
     public static var postgresURL: String? { env["BATON_TEST_DATABASE_URL"] }
 

@@ -8,9 +8,17 @@ public final class RedisProcess: @unchecked Sendable {
     public private(set) var port: Int
     public let directory: String
     public let appendOnly: Bool
+    /// More redis-server arguments (`--requirepass`, `--cluster-enabled`, ...).
+    public let extraArgs: [String]
     private var process: Subprocess?
 
-    public init(appendOnly: Bool = false) throws {
+    /// Whether the server speaks TLS only (`port` is then its tls-port, and readiness is
+    /// that it listens: PING needs a TLS client).
+    public let tlsOnly: Bool
+
+    public init(appendOnly: Bool = false, extraArgs: [String] = [], tlsOnly: Bool = false) throws {
+        self.extraArgs = extraArgs
+        self.tlsOnly = tlsOnly
         port = TestEnvironment.freePort()
         directory = NSTemporaryDirectory() + "baton-redis-\(port)-\(UUID().uuidString.prefix(8))"
         self.appendOnly = appendOnly
@@ -35,12 +43,11 @@ public final class RedisProcess: @unchecked Sendable {
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
     public func start() throws {
-        process = try Subprocess.spawn(TestEnvironment.redisServer, [
-            "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
+        process = try Subprocess.spawn(TestEnvironment.redisServer, (tlsOnly ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)]) + [ "--bind", "127.0.0.1", "--dir", directory, "--save", "",
             "--appendonly", appendOnly ? "yes" : "no", "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
-        ])
+        ] + extraArgs)
         for _ in 0..<400 {
-            if ping() { return }
+            if tlsOnly ? Self.listening(port: port) : ping() { return }
             if let p = process, p.poll() != nil {
                 process = nil
                 throw TestSetupError("redis-server exited at start-up on port \(port)")
@@ -97,9 +104,29 @@ public final class RedisProcess: @unchecked Sendable {
 
     /// Runs a command through redis-cli.
     @discardableResult
-    public func cli(_ args: String...) throws -> String {
+    public func cli(_ args: String...) throws -> String { try cli(args) }
+
+    /// Runs a command through redis-cli, arguments as an array.
+    @discardableResult
+    public func cli(_ args: [String]) throws -> String {
         let cli = URL(fileURLWithPath: TestEnvironment.redisServer).deletingLastPathComponent().appendingPathComponent("redis-cli").path
-        return try TestEnvironment.run(cli, ["-p", String(port)] + args).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try TestEnvironment.run(cli, ["-p", String(port), "--no-auth-warning"] + cliAuth + args).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Credentials redis-cli should use (after a test set a password on `default`).
+    public var cliAuth: [String] = []
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
+    public static func listening(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 
     public func ping() -> Bool {
@@ -117,6 +144,7 @@ public final class RedisProcess: @unchecked Sendable {
         var tv = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let n = recv(fd, &buf, 16, 0)
-        return n > 0 && String(decoding: buf[0..<n], as: UTF8.self).hasPrefix("+PONG")
+        let answer = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+        return answer.hasPrefix("+PONG") || answer.hasPrefix("-NOAUTH")  // a password-protected server is up too
     }
 }

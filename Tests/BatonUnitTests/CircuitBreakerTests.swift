@@ -69,3 +69,45 @@ import Testing
         guard case .success(1) = outcome else { Issue.record("second call got through during the probe"); return }
     }
 }
+
+/// A misconfiguration is an answer from a reachable server: it must never open the
+/// breaker (whose open state grants everyone), and it closes one left open by an outage.
+struct MisconfigurationBreakerTests {
+    @Test func misconfigurationNeverOpensAndClosesAfterAnOutage() {
+        let clock = ManualClock()
+        let breaker = CircuitBreaker(backend: .redis, threshold: 1, cooldownMs: 1_000, clock: clock)
+        for _ in 0..<5 {
+            let outcome = breaker.run { () throws(BackendError) -> Int in throw BackendError(misconfigured: .aclDenied, "NOPERM") }
+            guard case .failure(let e, let opened) = outcome else { Issue.record("expected failure"); return }
+            #expect(!opened && e.misconfiguration == .aclDenied)
+        }
+        #expect(breaker.state == .closed)
+        _ = breaker.run { () throws(BackendError) -> Int in throw BackendError(.connect, "refused") }
+        #expect(breaker.state == .open)
+        clock.advance(ms: 1_000)
+        _ = breaker.run { () throws(BackendError) -> Int in throw BackendError(misconfigured: .isSentinel, "sentinel") }
+        #expect(breaker.state == .closed)
+    }
+}
+
+/// A new backend announced (a Sentinel failover) lets the next call probe at once, even
+/// when the probe in flight at that moment then fails.
+struct ProbeNowTests {
+    @Test func aProbeFailingAfterTheAnnouncementDoesNotRestartTheCooldown() {
+        let clock = ManualClock()
+        let breaker = CircuitBreaker(backend: .redis, threshold: 1, cooldownMs: 5_000, clock: clock)
+        _ = breaker.run { () throws(BackendError) -> Int in throw BackendError(.timeout, "hung") }
+        #expect(breaker.state == .open)
+        clock.advance(ms: 5_000)
+        _ = breaker.run { () throws(BackendError) -> Int in
+            breaker.allowProbeNow()  // the failover is seen while this probe still waits on the old master
+            throw BackendError(.timeout, "hung")
+        }
+        #expect(breaker.state == .open)
+        guard case .success(1) = breaker.run({ () throws(BackendError) -> Int in 1 }) else {
+            Issue.record("the next call should have probed at once")
+            return
+        }
+        #expect(breaker.state == .closed)
+    }
+}

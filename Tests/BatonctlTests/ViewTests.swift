@@ -65,6 +65,19 @@ import Testing
         return (status, leases, tasks)
     }
 
+    @Test func showsTheRedisMasterAndTheLastFailover() {
+        var (status, leases, tasks) = sample()
+        status.backends.redis.mode = .sentinel
+        status.backends.redis.master = "10.0.0.7:6379"
+        status.backends.redis.role = "master"
+        status.backends.redis.replication_offset = 123_456
+        status.backends.redis.failovers_seen = 2
+        status.backends.redis.last_failover = "10.0.0.6:6379 -> 10.0.0.7:6379"
+        let text = StatusView.render(url: "http://baton:8080", status: status, leases: leases, tasks: tasks, errors: [:])
+        #expect(text.contains("REDIS   sentinel, master 10.0.0.7:6379, role master, replication offset 123456; 2 failovers followed, last 10.0.0.6:6379 -> 10.0.0.7:6379"),
+                "\(text)")
+    }
+
     @Test func showsWhatMattersAtThreeAM() {
         let (status, leases, tasks) = sample()
         let text = StatusView.render(url: "http://baton:8080", status: status, leases: leases, tasks: tasks, errors: [:],

@@ -24,10 +24,17 @@ public final class Metrics: CoordinationEvents {
         var sessions: [String: Int] = [:]
         var recoveries: [String: Int] = [:]
         var serverChanges = 0
+        var failovers = 0
+        var misconfigured: [Misconfiguration: Int] = [:]
+        var lastMisconfigured: [Misconfiguration: (atMs: Int64, detail: String)] = [:]
     }
 
     private let state = Mutex(State())
     private let refusalLines = LogLimiter(limit: 10, windowMs: 60_000)
+    /// One line a minute per kind of misconfiguration (every caller gets the same 503).
+    private let misconfigurationLines = Dictionary(uniqueKeysWithValues: Misconfiguration.allCases.map {
+        ($0, LogLimiter(limit: 1, windowMs: 60_000))
+    })
 
     public init() {}
 
@@ -75,6 +82,33 @@ public final class Metrics: CoordinationEvents {
                          ["resource": .string(resource.description), "lines_suppressed_before": .int(Int64(suppressed))])
     }
 
+    public func misconfiguredAnswer(_ what: Misconfiguration, detail: String) {
+        let now = SystemClock().wallMs()
+        state.withLock { s in
+            s.misconfigured[what, default: 0] += 1
+            s.lastMisconfigured[what] = (now, String(detail.prefix(200)))
+        }
+        guard let suppressed = misconfigurationLines[what]?.admit() else { return }
+        Log.current.error("redis is misconfigured for batond: answering 503, never a degraded grant",
+                          ["code": .string(what.rawValue), "fix": .string(what.fix), "redis_said": .string(String(detail.prefix(200))),
+                           "lines_suppressed_before": .int(Int64(suppressed))])
+    }
+
+    /// Misconfigurations answered within the last `withinMs`, as `/status` warnings.
+    public func recentMisconfigurations(withinMs: Int64 = 300_000) -> [String] {
+        let now = SystemClock().wallMs()
+        let seen = state.withLock { $0.lastMisconfigured }
+        return Misconfiguration.allCases.compactMap { what in
+            guard let last = seen[what], now - last.atMs <= withinMs else { return nil }
+            return "\(what.rawValue): \(what.fix) (last at \(Timestamp.rfc3339(ms: last.atMs)); Redis said: \(last.detail))"
+        }
+    }
+
+    /// The sentinels named another master and batond followed.
+    public func redisFailoverFollowed() {
+        state.withLock { $0.failovers += 1 }
+    }
+
     /// The Redis server behind the endpoint changed (a restart or a failover).
     public func redisServerChanged() {
         state.withLock { $0.serverChanges += 1 }
@@ -107,6 +141,12 @@ public final class Metrics: CoordinationEvents {
         for kind in ["lease", "task"] { out += "baton_recovery_refusals_total{kind=\"\(kind)\"} \(s.recoveries[kind] ?? 0)\n" }
         family(&out, "baton_redis_server_changes_total", "counter", "Times the Redis server behind the endpoint changed (new run_id: a restart or a failover).")
         out += "baton_redis_server_changes_total \(s.serverChanges)\n"
+        family(&out, "baton_redis_failovers_total", "counter", "Sentinel failovers followed (the sentinels named another master).")
+        out += "baton_redis_failovers_total \(s.failovers)\n"
+        family(&out, "baton_redis_misconfiguration_answers_total", "counter", "Answers refused (503) because Redis is set up wrong for batond, by code.")
+        for what in Misconfiguration.allCases {
+            out += "baton_redis_misconfiguration_answers_total{code=\"\(what.rawValue)\"} \(s.misconfigured[what] ?? 0)\n"
+        }
         family(&out, "baton_session_validations_total", "counter", "Session validations by result.")
         for (k, v) in s.sessions.sorted(by: { $0.key < $1.key }) { out += "baton_session_validations_total{result=\"\(escape(k))\"} \(v)\n" }
 

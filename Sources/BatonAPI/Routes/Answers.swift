@@ -22,6 +22,12 @@ func answer<V>(_ decision: Decision<V>, _ render: (V) -> JSONValue) -> HTTPRespo
 }
 
 func redisUnavailable(_ error: BackendError?, _ retryAfterMs: Int) -> Problem {
+    if let error, let what = error.misconfiguration {
+        // Not an outage: the server answered, and the answer says what to fix.
+        return Problem(status: 503, code: what.rawValue, title: "Redis is misconfigured for batond",
+                       detail: "\(what.fix) (Redis said: \(error.message.prefix(160)))",
+                       headers: [("Retry-After", String(max(1, retryAfterMs / 1000)))])
+    }
     let detail = error.map { "Redis did not answer (\($0.kind.rawValue)); retry later" }
         ?? "Redis is unreachable (circuit breaker open); no degraded answer applies here (a read, or policy deny); retry later"
     return .unavailable("Redis", retryAfterMs: retryAfterMs, detail: detail)

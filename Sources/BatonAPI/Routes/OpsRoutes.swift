@@ -35,9 +35,19 @@ struct OpsRoutes {
         if case .object(var pairs) = redis {
             pairs.append(("version", .string(m.redisVersion)))
             pairs.append(("maxmemory_policy", .string(m.maxmemoryPolicy)))
+            let t = m.redisTopology?()
+            pairs.append(("mode", .string(t?.mode ?? "standalone")))
+            pairs.append(("master", .string(t?.master)))
+            pairs.append(("failovers_seen", .int(t?.failovers ?? 0)))
+            pairs.append(("last_failover_at", t?.lastFailoverAtMs.map { .string(Timestamp.rfc3339(ms: $0)) } ?? .null))
+            pairs.append(("last_failover", .string(t?.lastFailover)))
+            if let e = t?.lastError { pairs.append(("sentinel_error", .string(e))) }
+            pairs.append(("server_mode", .string(m.redisMode)))
+            pairs.append(("role", .string(m.redisRole)))
+            pairs.append(("replication_offset", m.redisReplicationOffset.map { .int($0) } ?? .null))
             redis = .object(pairs)
         }
-        var warnings = m.warnings
+        var warnings = m.warnings + m.redisCheckWarnings + metrics.recentMisconfigurations()
         if o.dropped > 0 { warnings.append("\(o.dropped) history rows were dropped because the outbox was full") }
         return .object([
             ("version", .string(f.version)),

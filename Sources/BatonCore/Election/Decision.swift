@@ -17,6 +17,12 @@ public protocol CoordinationEvents: Sendable {
     func degradedGrant(_ kind: String)
     /// A new tenure or claim was refused because Redis lost the resource's data.
     func recoveryRefusal(_ resource: Resource)
+    /// A call was answered 503 because Redis is set up wrong (never a degraded grant).
+    func misconfiguredAnswer(_ what: Misconfiguration, detail: String)
+}
+
+extension CoordinationEvents {
+    public func misconfiguredAnswer(_ what: Misconfiguration, detail: String) {}
 }
 
 /// Discards events.

@@ -12,10 +12,14 @@ public struct LeaderElection: Sendable {
     public let fencingFloor: any FencingFloor
     public let events: any CoordinationEvents
     public let clock: any Clock
+    /// Acquires sent without an answer (see ``UnknownOutcomes``).
+    public let unknownOutcomes: UnknownOutcomes
 
     public init(store: any LeaseStore, breaker: CircuitBreaker, defaultPolicy: FailurePolicy,
                 history: any HistoryRecorder, fencingFloor: any FencingFloor = NoFencingFloor(),
-                events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock()) {
+                events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock(),
+                unknownOutcomes: UnknownOutcomes = UnknownOutcomes()) {
+        self.unknownOutcomes = unknownOutcomes
         self.store = store
         self.breaker = breaker
         self.defaultPolicy = defaultPolicy
@@ -43,6 +47,8 @@ public struct LeaderElection: Sendable {
             events.recoveryRefusal(.lease(lease))
             return .recovering(LeaseView(lease: lease, tenure: nil, caller: holder, reason: .recovering), retryAfterMs: retryAfterMs)
         case .failure(let error, let opened):
+            // Sent, unanswered: Redis may hold a new tenure the caller was not told of.
+            if error.outcomeUnknown { unknownOutcomes.add(.lease(lease), who: holder.value, ttlMs: ttlMs) }
             return fallback(error, opened: opened, policy: policy) { degraded(lease, holder, ttlMs) }
         case .rejected:
             return fallback(nil, opened: true, policy: policy) { degraded(lease, holder, ttlMs) }
@@ -107,6 +113,29 @@ public struct LeaderElection: Sendable {
             }
             return views
         }
+    }
+
+    /// Settles acquires whose outcome was unknown, once Redis answers: a tenure the caller
+    /// holds now is written to the history (idempotent on lease and token), so a later
+    /// "renewed" answer never refers to a tenure the history lacks. Returns how many were
+    /// recorded.
+    @discardableResult
+    public func reconcileUnknownOutcomes() -> Int {
+        var recorded = 0
+        for e in unknownOutcomes.pending() {
+            guard case .lease(let lease) = e.resource else { continue }
+            do {
+                if let tenure = try store.tenure(of: lease), tenure.holder.value == e.who {
+                    fencingFloor.observe(tenure.fencingToken, ttlMs: tenure.ttlMs, for: .lease(lease))
+                    history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
+                    recorded += 1
+                }
+                unknownOutcomes.settle(e)
+            } catch {
+                continue  // Redis still away: try again on the next pass
+            }
+        }
+        return recorded
     }
 
     /// How long a caller should wait before retrying a 503: until the next probe.

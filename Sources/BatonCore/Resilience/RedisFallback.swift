@@ -13,8 +13,15 @@ struct RedisFallback: Sendable {
     /// How long a caller should wait before retrying a 503: until the next probe.
     var retryAfterMs: Int { Int(max(1_000, breaker.cooldownMs)) }
 
+    /// A misconfiguration needs a human: retrying every second does not help.
+    var misconfiguredRetryAfterMs: Int { 30_000 }
+
     /// The answer after a failed (or, with `opened: true` and no error, refused) write.
     func decide<V>(_ error: BackendError?, opened: Bool, policy: FailurePolicy?, _ grant: () -> V) -> Decision<V> {
+        if let what = error?.misconfiguration {
+            events.misconfiguredAnswer(what, detail: error?.message ?? "")
+            return .unavailable(error, retryAfterMs: misconfiguredRetryAfterMs)
+        }
         guard opened, (policy ?? defaultPolicy) == .grant else {
             return .unavailable(error, retryAfterMs: retryAfterMs)
         }
@@ -26,7 +33,12 @@ struct RedisFallback: Sendable {
     func read<V>(_ body: () throws(BackendError) -> V) -> Decision<V> {
         switch breaker.run(body) {
         case .success(let v): return .ok(v)
-        case .failure(let error, _): return .unavailable(error, retryAfterMs: retryAfterMs)
+        case .failure(let error, _):
+            if let what = error.misconfiguration {
+                events.misconfiguredAnswer(what, detail: error.message)
+                return .unavailable(error, retryAfterMs: misconfiguredRetryAfterMs)
+            }
+            return .unavailable(error, retryAfterMs: retryAfterMs)
         case .rejected: return .unavailable(nil, retryAfterMs: retryAfterMs)
         }
     }

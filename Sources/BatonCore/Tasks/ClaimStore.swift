@@ -15,6 +15,14 @@ public protocol ClaimStore: Sendable {
     func claim(of task: TaskName) throws(BackendError) -> TaskClaim?
     /// Every task that has ever been claimed (still known to the store).
     func knownTasks() throws(BackendError) -> [TaskName]
+    /// Deletes the running claim of run `runId` (and its slot mark) if it is still the
+    /// current one: for a claim nobody was told of. Whether it did.
+    func void(_ task: TaskName, runId: String) throws(BackendError) -> Bool
+}
+
+extension ClaimStore {
+    /// Stores that cannot leave an untold claim behind have nothing to void.
+    public func void(_ task: TaskName, runId: String) throws(BackendError) -> Bool { false }
 }
 
 public enum ClaimResult: Sendable, Equatable {

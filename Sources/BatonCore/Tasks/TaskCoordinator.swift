@@ -19,7 +19,9 @@ public struct TaskCoordinator: Sendable {
     public init(store: any ClaimStore, breaker: CircuitBreaker, defaultPolicy: FailurePolicy,
                 history: any HistoryRecorder, fencingFloor: any FencingFloor = NoFencingFloor(),
                 completedSlots: any CompletedSlots = NoCompletedSlots(),
-                events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock()) {
+                events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock(),
+                unknownOutcomes: UnknownOutcomes = UnknownOutcomes()) {
+        self.unknownOutcomes = unknownOutcomes
         self.store = store
         self.breaker = breaker
         self.defaultPolicy = defaultPolicy
@@ -51,6 +53,8 @@ public struct TaskCoordinator: Sendable {
             events.recoveryRefusal(.task(request.task))
             return .recovering(ClaimView(task: request.task, claimed: false, reason: .recovering, claim: nil), retryAfterMs: retryAfterMs)
         case .failure(let error, let opened):
+            // Sent, unanswered: a claim under a run id nobody knows may block the task.
+            if error.outcomeUnknown { unknownOutcomes.add(.task(request.task), who: runId, ttlMs: request.lockAtMostMs) }
             return fallback(error, opened: opened, policy: policy) { degradedClaim(request, runId: runId) }
         case .rejected:
             return fallback(nil, opened: true, policy: policy) { degradedClaim(request, runId: runId) }
@@ -117,6 +121,27 @@ public struct TaskCoordinator: Sendable {
     }
 
     public var retryAfterMs: Int { rule.retryAfterMs }
+
+    /// Claims sent without an answer (see ``UnknownOutcomes``).
+    public let unknownOutcomes: UnknownOutcomes
+
+    /// Voids claims whose outcome was unknown, once Redis answers: their run id was never
+    /// told to anyone, so nobody runs them, and the task is free again at once instead of
+    /// after `lock_at_most_ms`. Returns how many were voided.
+    @discardableResult
+    public func reconcileUnknownOutcomes() -> Int {
+        var voided = 0
+        for e in unknownOutcomes.pending() {
+            guard case .task(let task) = e.resource else { continue }
+            do {
+                if try store.void(task, runId: e.who) { voided += 1 }
+                unknownOutcomes.settle(e)
+            } catch {
+                continue
+            }
+        }
+        return voided
+    }
 
     private var rule: RedisFallback { RedisFallback(breaker: breaker, defaultPolicy: defaultPolicy, events: events, kind: "task") }
 

@@ -15,12 +15,32 @@ public final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
     /// The `run_id` of the server this connection reached ("" when it does not say).
     public private(set) var serverRunId = ""
+    /// INFO's `redis_mode` of the server this connection reached ("" when INFO is denied).
+    public private(set) var serverMode = ""
+    /// ROLE's first word ("master"; "" when ROLE is denied).
+    public private(set) var serverRole = ""
 
-    /// - Parameter identity: told the server's run id on every new connection.
-    public init(endpoint: RedisEndpoint, identity: RedisServerIdentity? = nil) {
+    /// Under Sentinel: who names the master this connection must reach.
+    private let master: SentinelMaster?
+    /// The ``SentinelMaster/generation`` of the master this connection reached.
+    private var masterGeneration = -1
+    /// Whether to check, on connecting, that the server is a master batond can use (not
+    /// for connections to sentinels).
+    private let checksServer: Bool
+
+    /// - Parameters:
+    ///   - identity: told the server's run id on every new connection.
+    ///   - master: under Sentinel, names the server to reach; every command first checks
+    ///     it still does.
+    public init(endpoint: RedisEndpoint, identity: RedisServerIdentity? = nil, master: SentinelMaster? = nil, checksServer: Bool = true) {
         self.endpoint = endpoint
         self.identity = identity
+        self.master = master
+        self.checksServer = checksServer
     }
+
+    /// Where this connection is (or would be) connected, for logs.
+    public private(set) var connectedTo = ""
 
     deinit { close() }
 
@@ -49,10 +69,25 @@ public final class RedisConnection {
     /// the server (see ``FencingLua``) then always names the one that runs it, even when
     /// the first attempt reconnects.
     public func command(building build: (_ serverRunId: String) -> RedisCommand) throws(BackendError) -> RedisReply {
+        // No command goes to a server the sentinels no longer name.
+        if let master, context != nil, master.generation != masterGeneration { close() }
         let reused = context != nil
         do {
-            return try attempt(build)
-        } catch where reused && error.kind == .io {
+            do {
+                return try attempt(build)
+            } catch where reused && error.kind == .io {
+                return try attempt(build)
+            }
+        } catch where master != nil && error.kind != .misconfigured {
+            // A demoted or unreachable master: drop the connection and ask the sentinels.
+            // A refusal (READONLY, LOADING, MASTERDOWN, a replica's ROLE) ran nothing, so it
+            // is retried once when the sentinels already name another master; a timeout
+            // is never retried (the command may have run).
+            close()
+            master?.suspect()
+            guard error.kind == .server, let m = master, let now = try? m.master(maxAgeMs: 0), now.generation != masterGeneration else {
+                throw error
+            }
             return try attempt(build)
         }
     }
@@ -60,10 +95,28 @@ public final class RedisConnection {
     private func attempt(_ build: (String) -> RedisCommand) throws(BackendError) -> RedisReply {
         let c = try connected()
         let reply = try send(c, build(serverRunId))
-        if case .error(let message) = reply, Self.meansUnavailable(message) {
-            throw BackendError(.server, message)
+        if case .error(let message) = reply {
+            switch RedisErrorClass.of(message, followsFailover: followsFailover) {
+            case .unavailable: throw BackendError(.server, message)
+            case .misconfigured(let what): throw BackendError(misconfigured: what, String(message.prefix(200)))
+            case .answer: break
+            }
         }
         return reply
+    }
+
+    /// Whether READONLY and a replica role mean "a failover happened" (Sentinel) rather
+    /// than "the URL names a replica".
+    var followsFailover: Bool { master != nil }
+
+    /// Throws when an error reply to a set-up command is a misconfiguration or an outage.
+    private func check(_ reply: RedisReply, _ what: String) throws(BackendError) {
+        guard case .error(let m) = reply else { return }
+        switch RedisErrorClass.of(m, followsFailover: followsFailover) {
+        case .misconfigured(let kind): throw BackendError(misconfigured: kind, "\(what): \(m.prefix(160))")
+        case .unavailable: throw BackendError(.server, "\(what): \(m.prefix(160))")
+        case .answer: throw BackendError(.connect, "\(what) failed: \(m.prefix(80))")
+        }
     }
 
     private func send(_ c: UnsafeMutablePointer<redisContext>, _ command: RedisCommand) throws(BackendError) -> RedisReply {
@@ -71,7 +124,10 @@ public final class RedisConnection {
             redisCommandArgv(c, Int32(command.count), argv, lengths)
         }
         guard let raw else {
-            let error = Self.error(of: c, during: "command")
+            var error = Self.error(of: c, during: "command")
+            // hiredis writes the whole command before it reads: whatever failed, the server
+            // may have received it and run it.
+            error.outcomeUnknown = true
             close()
             throw error
         }
@@ -83,9 +139,19 @@ public final class RedisConnection {
         if let c = context { return c }
         let tv = timeval(tv_sec: endpoint.timeoutMs / 1000, tv_usec: (endpoint.timeoutMs % 1000) * 1000)
         let made: UnsafeMutablePointer<redisContext>?
-        switch endpoint.address {
-        case .tcp(let host, let port): made = redisConnectWithTimeout(host, Int32(port), tv)
-        case .unix(let path): made = redisConnectUnixWithTimeout(path, tv)
+        var address = endpoint.address
+        if let master {
+            let (host, generation) = try master.master()
+            address = .tcp(host: host.host, port: host.port)
+            masterGeneration = generation
+        }
+        switch address {
+        case .tcp(let host, let port):
+            connectedTo = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            made = redisConnectWithTimeout(host, Int32(port), tv)
+        case .unix(let path):
+            connectedTo = path
+            made = redisConnectUnixWithTimeout(path, tv)
         }
         guard let c = made else { throw BackendError(.connect, "cannot allocate redis context") }
         if c.pointee.err != 0 {
@@ -99,19 +165,41 @@ public final class RedisConnection {
         do throws(BackendError) {
             if let password = endpoint.password {
                 let auth = endpoint.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
-                if case .error(let m) = try send(c, RedisCommand(auth)) {
-                    close()
-                    throw BackendError(.connect, "authentication failed: \(m.prefix(80))")
+                let reply = try send(c, RedisCommand(auth))
+                if case .error(let m) = reply {
+                    // Whatever the server says to a refused AUTH, the fix is the password.
+                    throw BackendError(misconfigured: .authFailed, "AUTH: \(m.prefix(120))")
                 }
             }
-            if endpoint.database != 0, case .error(let m) = try send(c, RedisCommand(["SELECT", String(endpoint.database)])) {
-                close()
-                throw BackendError(.connect, "SELECT failed: \(m.prefix(80))")
-            }
+            guard checksServer else { return c }
             // INFO may be renamed or forbidden on managed Redis: then the run id is
             // unknown and only the counter floor guards against a server that forgot.
             let info = try send(c, RedisCommand(["INFO", "server"]))
-            serverRunId = info.string.map(RedisServerIdentity.runId(fromInfo:)) ?? ""
+            if case .error(let m) = info, !Self.tolerable(m) { try check(info, "INFO") }
+            let fields = info.string.map(Self.fields(ofInfo:)) ?? [:]
+            serverMode = fields["redis_mode"] ?? ""
+            // A sentinel answers INFO but knows no data command: say so before SELECT
+            // fails with "unknown command".
+            if serverMode == "sentinel" {
+                throw BackendError(misconfigured: .isSentinel, "\(connectedTo) is a Sentinel (INFO redis_mode:sentinel)")
+            }
+            if serverMode == "cluster" {
+                throw BackendError(misconfigured: .clusterMode, "\(connectedTo) is a Redis Cluster node (INFO redis_mode:cluster)")
+            }
+            if endpoint.database != 0 { try check(try send(c, RedisCommand(["SELECT", String(endpoint.database)])), "SELECT") }
+            // ROLE confirms the server takes writes; a minimal ACL may forbid it, and then
+            // a replica shows itself by READONLY on the first write.
+            let role = try send(c, RedisCommand(["ROLE"]))
+            if case .error(let m) = role, !Self.tolerable(m) { try check(role, "ROLE") }
+            serverRole = role.array?.first?.string ?? ""
+            if serverRole == "sentinel" {
+                throw BackendError(misconfigured: .isSentinel, "\(connectedTo) is a Sentinel (ROLE sentinel)")
+            }
+            if serverRole == "slave" {
+                if followsFailover { throw BackendError(.server, "\(connectedTo) is a replica now (ROLE slave): the sentinels have not caught up yet") }
+                throw BackendError(misconfigured: .isReplica, "\(connectedTo) is a replica (ROLE slave)")
+            }
+            serverRunId = fields["run_id"] ?? ""
             identity?.observe(serverRunId)
         } catch {
             close()
@@ -120,11 +208,22 @@ public final class RedisConnection {
         return c
     }
 
-    /// Server errors that mean "cannot serve now" rather than a bug in the request.
-    static func meansUnavailable(_ message: String) -> Bool {
-        for prefix in ["LOADING", "READONLY", "MASTERDOWN", "BUSY", "OOM", "CLUSTERDOWN", "TRYAGAIN", "NOAUTH", "MISCONF"]
-        where message.hasPrefix(prefix) { return true }
-        return false
+    /// INFO and ROLE denied or renamed cost a check, not the service (the start-up check
+    /// says what is lost).
+    private static func tolerable(_ message: String) -> Bool {
+        let c = RedisErrorClass.of(message)
+        return c == .misconfigured(.aclDenied) || c == .misconfigured(.unknownCommand)
+    }
+
+    /// The `field:value` lines of an INFO reply.
+    static func fields(ofInfo info: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for line in info.split(whereSeparator: \.isNewline) {
+            if let colon = line.firstIndex(of: ":") {
+                fields[String(line[..<colon])] = String(line[line.index(after: colon)...].filter { !$0.isWhitespace })
+            }
+        }
+        return fields
     }
 
     private static func error(of c: UnsafeMutablePointer<redisContext>, during what: String, kind: BackendError.Kind? = nil) -> BackendError {

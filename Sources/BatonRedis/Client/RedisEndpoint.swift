@@ -1,7 +1,9 @@
 import BatonCore
 
 /// Where and how to reach Redis, parsed from `BATON_REDIS_URL`:
-/// `redis://[[user]:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`.
+/// `redis://[[user]:password@]host[:port][/db]`, `unix:///path/to/socket[?db=N]`, or
+/// `redis-sentinel://[[user]:password@]host1:26379,host2:26379[/db][?sentinel_password=..]#master`
+/// (Lettuce's form; the credentials are the master's, `sentinel_password` the sentinels').
 public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
@@ -14,6 +16,9 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var database: Int
     /// Connect and per-command timeout.
     public var timeoutMs: Int
+    /// Set for `redis-sentinel://`: `address` is then only where to start, and the master
+    /// is whatever the sentinels name (see ``SentinelMaster``).
+    public var sentinel: SentinelSettings?
 
     public init(address: Address, username: String? = nil, password: String? = nil, database: Int = 0, timeoutMs: Int = 500) {
         self.address = address
@@ -41,8 +46,32 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             address = .unix(path: rest)
             return
         }
-        guard url.hasPrefix("redis://") else { throw ConfigurationError("must start with redis:// or unix://") }
-        var rest = Substring(url.dropFirst("redis://".count))
+        if url.hasPrefix("rediss://") {
+            throw ConfigurationError("rediss:// (TLS) is not supported: hiredis 0.14 has no TLS. Run the stunnel sidecar from docker/ (client mode, certificate verified) and point BATON_REDIS_URL at it as redis://127.0.0.1:6379/db; see docker/README.md, \"Redis over TLS\"")
+        }
+        if url.hasPrefix("redis-cluster://") {
+            throw ConfigurationError("redis-cluster:// is not supported by this build: use a standalone master (redis://) or Sentinel (redis-sentinel://host:26379,...#master)")
+        }
+        let sentinelMode = url.hasPrefix("redis-sentinel://")
+        guard url.hasPrefix("redis://") || sentinelMode else {
+            throw ConfigurationError("must start with redis://, redis-sentinel:// or unix://")
+        }
+        var rest = Substring(url.dropFirst(sentinelMode ? "redis-sentinel://".count : "redis://".count))
+        var masterName: String?
+        var query: Substring = ""
+        if sentinelMode {
+            guard let hash = rest.lastIndex(of: "#") else { throw ConfigurationError("redis-sentinel:// needs the master's name after #, e.g. redis-sentinel://h1:26379,h2:26379/0#mymaster") }
+            var fragment = rest[rest.index(after: hash)...]
+            rest = rest[..<hash]
+            // The query may come before the # (as in a URI) or after it (as some write it).
+            if let q = fragment.firstIndex(of: "?") { query = fragment[fragment.index(after: q)...]; fragment = fragment[..<q] }
+            guard !fragment.isEmpty else { throw ConfigurationError("the master's name after # is empty") }
+            masterName = percentDecoded(String(fragment))
+        }
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
         if let at = rest.lastIndex(of: "@") {
             let userinfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
@@ -66,8 +95,35 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
                 database = n
             }
         }
-        var host = String(rest)
-        var port = 6379
+        if let masterName {
+            var hosts: [SentinelSettings.Host] = []
+            for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
+                let (h, p) = try Self.hostPort(part, defaultPort: 26379)
+                hosts.append(SentinelSettings.Host(host: h, port: p))
+            }
+            var settings = SentinelSettings(hosts: hosts, masterName: masterName)
+            for pair in query.split(separator: "&") {
+                if pair.hasPrefix("sentinel_password=") {
+                    settings.password = percentDecoded(String(pair.dropFirst("sentinel_password=".count)))
+                } else if pair.hasPrefix("sentinel_username=") {
+                    settings.username = percentDecoded(String(pair.dropFirst("sentinel_username=".count)))
+                } else {
+                    throw ConfigurationError("unknown option '\(pair.prefix { $0 != "=" }.prefix(40))' (known: sentinel_password, sentinel_username)")
+                }
+            }
+            sentinel = settings
+            address = .tcp(host: hosts[0].host, port: hosts[0].port)
+            return
+        }
+        guard query.isEmpty else { throw ConfigurationError("redis:// takes no query options") }
+        let (host, port) = try Self.hostPort(rest, defaultPort: 6379)
+        address = .tcp(host: host, port: port)
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
+    static func hostPort(_ text: Substring, defaultPort: Int) throws(ConfigurationError) -> (String, Int) {
+        var host = String(text)
+        var port = defaultPort
         if host.hasPrefix("[") {  // [::1]:6379
             guard let close = host.firstIndex(of: "]") else { throw ConfigurationError("unterminated IPv6 address") }
             let after = host[host.index(after: close)...]
@@ -82,11 +138,14 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             host = String(host[..<colon])
         }
         guard !host.isEmpty else { throw ConfigurationError("host is missing") }
-        address = .tcp(host: host, port: port)
+        return (host, port)
     }
 
     /// The endpoint without credentials, safe for logs and `/status`.
     public var description: String {
+        if let s = sentinel {
+            return "redis-sentinel://\(s.hosts.map(\.description).joined(separator: ","))/\(database)#\(s.masterName)"
+        }
         switch address {
         case .tcp(let host, let port): return "redis://\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
         case .unix(let path): return "unix://\(path)?db=\(database)"

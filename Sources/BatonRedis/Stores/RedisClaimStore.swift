@@ -6,9 +6,13 @@ public struct RedisClaimStore: ClaimStore {
     /// How long a completed slot is remembered after its claim has gone.
     public let slotMemoryMs: Int
 
-    public init(redis: PerThreadRedis, slotMemoryMs: Int = 30 * 86_400_000) {
+    /// When set, claims and extensions wait for replicas (see ``ReplicaWait``).
+    public let wait: ReplicaWait?
+
+    public init(redis: PerThreadRedis, slotMemoryMs: Int = 30 * 86_400_000, wait: ReplicaWait? = nil) {
         self.redis = redis
         self.slotMemoryMs = slotMemoryMs
+        self.wait = wait
     }
 
     public func claim(_ request: ClaimRequest, runId: String, guardrails: () -> Guardrails) throws(BackendError) -> ClaimResult {
@@ -31,6 +35,7 @@ public struct RedisClaimStore: ClaimStore {
         switch r[0].integer {
         case 1:
             guard let claim else { throw BackendError(.protocolError, "task_claim: claimed without a claim") }
+            try wait?.confirm(on: redis.connection) { _ = try? void(request.task, runId: runId) }
             return .claimed(claim)
         case 2: return .refused(.held, current: claim)
         case 3: return .refused(.recentlyCompleted, current: claim)
@@ -47,7 +52,10 @@ public struct RedisClaimStore: ClaimStore {
             command.append(guardrails(), serverRunId: server)
         }
         let claim = try decode(task, r)
-        if r[0].integer == 1, let claim { return .extended(claim) }
+        if r[0].integer == 1, let claim {
+            try wait?.confirm(on: redis.connection)
+            return .extended(claim)
+        }
         return .lost(claim)
     }
 
@@ -66,6 +74,10 @@ public struct RedisClaimStore: ClaimStore {
 
     public func claim(of task: TaskName) throws(BackendError) -> TaskClaim? {
         try decode(task, try run(TaskScripts.state, task, keys(task)) { command, server in command.append(server) })
+    }
+
+    public func void(_ task: TaskName, runId: String) throws(BackendError) -> Bool {
+        try VoidScripts.claim.run(on: redis.connection, keys: [RedisKeys.claim(task)], args: [runId]).integer == 1
     }
 
     public func knownTasks() throws(BackendError) -> [TaskName] {

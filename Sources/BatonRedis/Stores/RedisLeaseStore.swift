@@ -4,8 +4,13 @@ import BatonCore
 /// Redis' own, so nothing about a lease lives in this process.
 public struct RedisLeaseStore: LeaseStore {
     public let redis: PerThreadRedis
+    /// When set, grants wait for replicas (see ``ReplicaWait``).
+    public let wait: ReplicaWait?
 
-    public init(redis: PerThreadRedis) { self.redis = redis }
+    public init(redis: PerThreadRedis, wait: ReplicaWait? = nil) {
+        self.redis = redis
+        self.wait = wait
+    }
 
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: () -> Guardrails) throws(BackendError) -> AcquireResult {
         let r = try run(LeaseScripts.acquire, lease) { command, runId in
@@ -16,8 +21,13 @@ public struct RedisLeaseStore: LeaseStore {
         if r[0].integer == 3 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
         let tenure = try decode(r)
         switch r.first?.integer {
-        case 1: return .acquired(tenure!, previousHolder: r.count > 6 ? r[6].string.flatMap(Holder.init) : nil)
-        case 2: return .renewed(tenure!)
+        case 1:
+            // A new tenure nobody has been told of yet: voided if the replicas do not confirm it.
+            try wait?.confirm(on: redis.connection) { _ = try? release(lease, holder: holder, fencingToken: tenure!.fencingToken) }
+            return .acquired(tenure!, previousHolder: r.count > 6 ? r[6].string.flatMap(Holder.init) : nil)
+        case 2:
+            try wait?.confirm(on: redis.connection)
+            return .renewed(tenure!)
         default: return .heldByOther(tenure!)
         }
     }
@@ -31,7 +41,11 @@ public struct RedisLeaseStore: LeaseStore {
             command.append(guardrails(), serverRunId: runId)
         }
         let tenure = try decode(r)
-        return r.first?.integer == 1 ? .renewed(tenure!) : .notHeld(tenure)
+        guard r.first?.integer == 1 else { return .notHeld(tenure) }
+        // Unconfirmed, the renewal still stands in Redis but is not promised: the holder
+        // keeps only what it was told before.
+        try wait?.confirm(on: redis.connection)
+        return .renewed(tenure!)
     }
 
     public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
