@@ -67,7 +67,7 @@ final class Application: Sendable {
         settings.connectionLimit = FileLimit.connectionLimit(wanted: settings.connectionLimit, threads: config.threads,
                                                              fileLimit: FileLimit.raiseToHard())
         server = HTTPServer(settings: settings, handler: BatonService(services: services, auth: auth, metrics: metrics,
-                                                                      legacyAuth: config.legacyAuth),
+                                                                      legacyAuth: config.legacyAuth, ui: config.ui),
                             observer: AccessLog())
         watcher = RedisWatcher(redis: redis, facts: facts)
         if !config.authRequired {
