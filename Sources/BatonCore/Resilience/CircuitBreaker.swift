@@ -39,6 +39,10 @@ public final class CircuitBreaker: Sendable {
         /// Wall-clock milliseconds since the Unix epoch.
         public let atMs: Int64
         public let state: State
+        public init(atMs: Int64, state: State) {
+            self.atMs = atMs
+            self.state = state
+        }
     }
 
     /// Most transitions kept (a ring: the oldest go first). A breaker flapping every
