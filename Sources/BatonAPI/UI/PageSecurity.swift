@@ -26,7 +26,7 @@ enum PageSecurity {
     .pill.running{background:#1565c0}.pill.closed{background:#2e7d32}.pill.open{background:#c62828}.pill.half_open{background:#b26a00}
     .pill.late{background:#6a1b9a}.pill.degraded{background:#e65100}.pill.overlap{background:#ad1457}
     .warnings{background:#fff4e5;border-color:#f0c36d}
-    .ranges a{margin-right:8px}.ranges a.on{font-weight:700;text-decoration:none;color:#1b1f24}
+    .ranges a{margin-right:8px}.ranges a.on{font-weight:700;text-decoration:none;color:#fff;border-bottom:2px solid #9fd3ff}
     .legend span{margin-right:12px;font-size:12px}
     .tl{width:100%;height:auto;display:block}
     .tl text{font-size:11px;fill:#1b1f24}.tl .axis{fill:#52606d;font-size:10px}
@@ -50,7 +50,10 @@ enum PageSecurity {
             ("Content-Security-Policy", contentSecurityPolicy),
             ("X-Content-Type-Options", "nosniff"),
             ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", "no-referrer"),
+            // Not no-referrer: with it, browsers send `Origin: null` on form posts (Fetch,
+            // "serializing a request origin"), which the login's CSRF check must refuse.
+            // same-origin still sends nothing to other sites.
+            ("Referrer-Policy", "same-origin"),
             ("Cache-Control", "no-store"),
             ("Cross-Origin-Opener-Policy", "same-origin"),
             ("Cross-Origin-Resource-Policy", "same-origin"),
@@ -72,7 +75,7 @@ enum PageSecurity {
         """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-        <meta name="referrer" content="no-referrer"><title>\(HTML.escape(title))</title>
+        <meta name="referrer" content="same-origin"><title>\(HTML.escape(title))</title>
         <style>\(stylesheet)</style></head>
         <body>\(body)</body></html>
         """
