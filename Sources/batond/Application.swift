@@ -50,11 +50,13 @@ final class Application: Sendable {
             Log.current.warn("redis server changed (restart or failover): earlier tenures and claims end; new ones wait until they have run out",
                              ["previous_run_id": .string(String(old.prefix(12))), "run_id": .string(String(new.prefix(12)))])
         }
+        // Run metrics see every claim and completion on its way to the outbox.
+        let recorder = ObservedHistory(outbox, runs: metrics.runs)
         let services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                     history: outbox, fencingFloor: floor, events: metrics),
+                                     history: recorder, fencingFloor: floor, events: metrics),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                   history: outbox, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
+                                   history: recorder, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
                                    events: metrics),
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,

@@ -24,6 +24,8 @@ public final class Metrics: CoordinationEvents {
     }
 
     private let state = Mutex(State())
+    /// Per-task run counters and timestamps (fed through ``ObservedHistory``).
+    public let runs = TaskRunMetrics()
     private let refusalLines = LogLimiter(limit: 10, windowMs: 60_000)
 
     public init() {}
