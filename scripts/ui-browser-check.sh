@@ -107,3 +107,22 @@ JSON
 log "driving headless Chromium"
 mkdir -p .local/ui
 timeout 180 python3 scripts/ui/browser-check.py "$chromium" "$url" "$token" "$work/expect.json" "$BATON_ROOT/.local/ui/incident.png" "$work"
+
+log "the terminal views of the same data: batonctl runs and status --watch"
+ctl=("$bin/batonctl")
+export BATON_URL="$url"
+export BATON_TOKEN="$token"
+runs_out=$("${ctl[@]}" runs --since 1h --task RefreshLibrary)
+printf '%s\n' "$runs_out"
+grep -q "RefreshLibrary  jellyfin-0  failed (late) OVERLAP" <<<"$runs_out" || die "batonctl runs: the late, overlapping run of jellyfin-0 is missing"
+grep -q "RefreshLibrary  jellyfin-1  succeeded OVERLAP" <<<"$runs_out" || die "batonctl runs: the overlapping run of jellyfin-1 is missing"
+all_out=$("${ctl[@]}" runs --since 24h)
+[ "$(grep -c '^20' <<<"$all_out")" -ge 400 ] || die "batonctl runs --since 24h: expected 400+ runs across tasks"
+watch_rc=0
+timeout 3.5 "${ctl[@]}" status --watch --interval 1s >"$work/watch.out" || watch_rc=$?
+[ "$watch_rc" -eq 124 ] || die "batonctl status --watch stopped by itself (exit $watch_rc)"
+frames=$(grep -o $'\e\\[H' "$work/watch.out" | wc -l)
+clears=$(grep -o $'\e\\[2J' "$work/watch.out" | wc -l)
+[ "$frames" -ge 3 ] && [ "$clears" -eq 1 ] || die "batonctl status --watch: $frames redraws, $clears full clears (want >= 3 and exactly 1)"
+grep -q "jellyfin-tasks" "$work/watch.out" || die "batonctl status --watch does not show the lease"
+log "batonctl: runs and status --watch ok ($frames redraws in 3.5 s)"
