@@ -123,6 +123,8 @@ timeout 3.5 "${ctl[@]}" status --watch --interval 1s >"$work/watch.out" || watch
 [ "$watch_rc" -eq 124 ] || die "batonctl status --watch stopped by itself (exit $watch_rc)"
 frames=$(grep -o $'\e\\[H' "$work/watch.out" | wc -l)
 clears=$(grep -o $'\e\\[2J' "$work/watch.out" | wc -l)
-[ "$frames" -ge 3 ] && [ "$clears" -eq 1 ] || die "batonctl status --watch: $frames redraws, $clears full clears (want >= 3 and exactly 1)"
+if [ "$frames" -lt 3 ] || [ "$clears" -ne 1 ]; then
+    die "batonctl status --watch: $frames redraws, $clears full clears (want >= 3 and exactly 1)"
+fi
 grep -q "jellyfin-tasks" "$work/watch.out" || die "batonctl status --watch does not show the lease"
 log "batonctl: runs and status --watch ok ($frames redraws in 3.5 s)"
