@@ -22,7 +22,7 @@ import Testing
         func owner(of token: String) throws(BackendError) -> TokenOwner? { nil }
     }
 
-    static func service(ui: UIMode = .login, history: FixedHistory = FixedHistory(), clock: ManualClock = ManualClock()) -> (BatonService, Services) {
+    static func service(ui: UIMode = .login, history: FixedHistory = FixedHistory(), clock: any Clock = ManualClock()) -> (BatonService, Services) {
         let store = InMemoryStore(clock: clock)
         let recorder = RecordingHistory()
         let redisBreaker = CircuitBreaker(backend: .redis, clock: clock)
@@ -170,6 +170,43 @@ import Testing
         #expect(html.contains("2 runs, <span class=\"bad\">2 overlapping</span>"))
         #expect(!html.contains("<script>"))
         #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;"))
+    }
+
+    @Test func anOpenRedisBreakerIsShownAndItsPeriodShaded() throws {
+        let task = try #require(TaskName("RefreshLibrary"))
+        let now = SystemClock().wallMs()
+        let run = RunRecord(runId: "r1", task: task, slot: nil, holder: try #require(Holder("jellyfin-0")), fencingToken: nil,
+                            claimedAtMs: now - 60_000, finishedAtMs: now - 30_000, status: .succeeded, mode: .degraded)
+        // The breaker records transitions on its clock; the page's window is the real one.
+        let (s, services) = Self.service(ui: .open, history: FixedHistory(runs: [task: [run]]), clock: SystemClock())
+        let before = Self.body(s.handle(HTTPRequest(method: "GET", path: "/ui")))
+        #expect(!before.contains("data-degraded"))
+        for _ in 0..<3 { _ = services.redisBreaker.run { () throws(BackendError) in throw BackendError(.connect, "connection refused <x>") } }
+        let html = Self.body(s.handle(HTTPRequest(method: "GET", path: "/ui")))
+        #expect(html.contains("<tr data-backend=\"redis\"><td>redis</td><td><span class=\"pill open\">open</span>"))
+        #expect(html.contains("connect: connection refused &lt;x&gt;"))
+        #expect(html.contains("data-degraded=\"1\""))
+        #expect(html.contains("fill-opacity=\"0.55\""))  // the degraded-mode run is drawn faded
+    }
+
+    @Test func runMetricsCountPerTaskAndBoundTheLabels() throws {
+        let m = TaskRunMetrics()
+        let pod = try #require(Holder("jellyfin-0"))
+        for i in 0..<(TaskRunMetrics.maxTasks + 5) {
+            let t = try #require(TaskName("task-\(i)"))
+            m.observe(RunRecord(runId: "c\(i)", task: t, slot: nil, holder: pod, fencingToken: nil, claimedAtMs: 1_000, mode: .normal))
+            m.observe(RunRecord(runId: "c\(i)", task: t, slot: nil, holder: pod, fencingToken: nil, claimedAtMs: 1_000,
+                                finishedAtMs: 3_000, status: i == 0 ? .failed : .succeeded, mode: .normal, late: i == 0))
+        }
+        var out = ""
+        m.render(into: &out)
+        #expect(out.contains("baton_task_runs_total{task=\"task-0\",status=\"failed\"} 1\n"))
+        #expect(out.contains("baton_task_late_completions_total{task=\"task-0\"} 1\n"))
+        #expect(out.contains("baton_task_last_claim_timestamp_seconds{task=\"task-1\"} 1.0\n"))
+        #expect(out.contains("baton_task_last_success_timestamp_seconds{task=\"task-1\"} 3.0\n"))
+        #expect(out.contains("baton_task_runs_total{task=\"_other\",status=\"succeeded\"} 5\n"))
+        let series = Set(out.split(separator: "\n").filter { $0.hasPrefix("baton_task_runs_total{") }.map { $0.split(separator: ",")[0] })
+        #expect(series.count == TaskRunMetrics.maxTasks + 1)
     }
 
     // MARK: - Layout

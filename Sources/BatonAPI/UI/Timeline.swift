@@ -86,9 +86,10 @@ func degradedPeriods(_ transitions: [CircuitBreaker.Transition], current: Circui
         }
     }
     if let o = openedAt, current != .closed { periods.append((o, toMs)) }
+    // A period shorter than a millisecond (a breaker that opened just now) is still shown.
     return periods.compactMap { s, e in
-        let a = max(s, fromMs), b = min(e, toMs)
-        return b > a ? (a, b) : nil
+        guard e >= fromMs, s <= toMs else { return nil }
+        return (max(s, fromMs), min(e, toMs))
     }
 }
 
