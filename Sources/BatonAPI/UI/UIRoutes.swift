@@ -9,6 +9,13 @@ struct UIRoutes {
 
     let services: Services
     let access: UIAccess
+    /// Someone trying tokens must not flood the log: a few lines a minute say so.
+    private let refusedLines = LogLimiter(limit: 10, windowMs: 60_000)
+
+    init(services: Services, access: UIAccess) {
+        self.services = services
+        self.access = access
+    }
 
     func register(_ r: inout Router) {
         guard access.mode != .off else { return }
@@ -45,7 +52,10 @@ struct UIRoutes {
             return PageSecurity.page(400, loginForm(message: "Field token is required: paste one of batond's API tokens."))
         }
         guard access.accepts(token: token) else {
-            Log.current.warn("incident page login refused: token is not valid", ["request_id": .string(req.requestId)])
+            if let suppressed = refusedLines.admit() {
+                Log.current.warn("incident page login refused: token is not valid",
+                                 ["request_id": .string(req.requestId), "lines_suppressed_before": .int(Int64(suppressed))])
+            }
             return PageSecurity.page(401, loginForm(message: "That token was refused."))
         }
         return PageSecurity.redirect("/ui", extra: [("Set-Cookie", access.sessionCookie(for: token, req))])
