@@ -39,7 +39,7 @@ token=ui-check-token-0123456789abcdef
 port=$(free_port)
 (
     export BATON_LISTEN="127.0.0.1:$port" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$PG_URL" \
-        BATON_API_TOKENS="$token" BATON_LOG_FORMAT=text
+        BATON_API_TOKENS="$token" BATON_LOG_FORMAT=text BATON_BREAKER_COOLDOWN_MS=300
     exec "$bin/batond"
 ) >"$work/batond.log" 2>&1 &
 batond_pid=$!
@@ -52,6 +52,21 @@ done
 
 api() { curl -sS --max-time 5 -H "Authorization: Bearer $token" -d "$2" "$url$1"; }
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# First, so that the leases and claims below are made on the Redis that stays.
+log "a short Redis outage: the breaker opens and closes (the shaded period on the timeline)"
+breaker() { curl -sS --max-time 5 -H "Authorization: Bearer $token" "$url/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backends"]["redis"]["breaker"])'; }
+stop_redis
+# Reads only: a grant now would start a recovery window after the restart.
+for _ in 1 2 3 4; do curl -sS --max-time 5 -H "Authorization: Bearer $token" "$url/leases" >/dev/null || true; done
+[ "$(breaker)" = open ] || die "the Redis breaker did not open while Redis was stopped"
+start_redis "$work/redis" >/dev/null  # same port (REDIS_PORT is still set), same AOF
+for i in $(seq 1 50); do
+    sleep 0.2
+    curl -sS --max-time 5 -H "Authorization: Bearer $token" "$url/leases" >/dev/null || true
+    [ "$(breaker)" = closed ] && break
+    [ "$i" -eq 50 ] && die "the Redis breaker did not close after Redis came back"
+done
 
 log "creating leases and runs through the API"
 api /leader '{"lease":"jellyfin-tasks","holder":"jellyfin-0","ttl_ms":600000}' >/dev/null
@@ -101,7 +116,7 @@ cat >"$work/expect.json" <<JSON
  "runs": [{"id": "$r0", "task": "RefreshLibrary", "pod": "jellyfin-0", "status": "failed"},
           {"id": "$r1", "task": "RefreshLibrary", "pod": "jellyfin-1", "status": "succeeded"},
           {"id": "$r2", "task": "ScanMediaLibrary", "pod": "jellyfin-1", "status": "running"}],
- "min_bars": 400, "overlap_task": "RefreshLibrary", "hostile_detail": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$hostile")}
+ "min_bars": 400, "degraded_periods": 1, "overlap_task": "RefreshLibrary", "hostile_detail": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$hostile")}
 JSON
 
 log "driving headless Chromium"

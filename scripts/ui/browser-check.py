@@ -64,9 +64,9 @@ try:
     html = page.eval("document.documentElement.outerHTML")
 
     for lease, holder in expect["leases"].items():
-        row = page.eval("(() => { const r = document.querySelector('tr[data-lease=%s]'); return r ? r.innerText : null })()"
-                        % json.dumps(lease))
-        check(f"lease {lease} shows holder {holder}", row is not None and holder in row, repr(row))
+        cell = page.eval("(() => { const c = document.querySelector('tr[data-lease=%s] td.holder'); return c ? c.textContent : null })()"
+                         % json.dumps(lease))
+        check(f"lease {lease} is held by {holder}", cell == holder, repr(cell))
     for run in expect["runs"]:
         row = page.eval("(() => { const r = document.querySelector('tr[data-run=%s]'); return r ? r.innerText : null })()"
                         % json.dumps(run["id"]))
@@ -82,6 +82,11 @@ try:
     check("client text stays text (no element injected)",
           page.eval("document.querySelectorAll('img, script, iframe').length") == 0
           and expect["hostile_detail"] in page.eval("document.body.innerText"))
+    shaded = page.eval("document.querySelectorAll('svg.tl rect[data-degraded]').length")
+    check("the Redis outage is shaded on the timeline", shaded >= expect["degraded_periods"], f"got {shaded}")
+    cells = page.eval("[...document.querySelectorAll('tr[data-backend=redis] td')].map(td => td.textContent)")
+    check("the Redis breaker row shows closed again, opened once, with the last error",
+          cells[1] == "closed" and cells[4] == "1" and cells[5] not in ("", "–"), repr(cells))
     bg = page.eval("getComputedStyle(document.querySelector('header')).backgroundColor")
     check("the stylesheet applies (its CSP hash is right)", bg == "rgb(31, 41, 51)", bg)
     violations = [m for m in page.console() if "Content Security Policy" in m or "Refused" in m]
@@ -103,6 +108,8 @@ try:
     page.load(lambda: page.eval("document.querySelector('a[href=\"/ui?range=1h\"]').click()"))
     check("the 1h link selects the 1h range", page.eval("location.search") == "?range=1h"
           and page.eval("document.querySelector('.ranges a.on').textContent") == "1h")
+    with open(shot.replace(".png", "-1h.png"), "wb") as f:
+        f.write(base64.b64decode(page.send("Page.captureScreenshot", {"format": "png"}, timeout=60)["data"]))
     t7 = page.goto(base + "/ui?range=7d")
     check("the 7d range renders", "Runs in the last 7d" in page.eval("document.body.innerText"))
 

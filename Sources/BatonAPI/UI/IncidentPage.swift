@@ -131,7 +131,7 @@ struct IncidentPage {
         let late = rows.reduce(0) { $0 + $1.bars.filter { $0.run.late }.count }
         var o = "<section id=\"timeline\"><h2>Runs in the last \(s.range.rawValue): \(total) runs"
         o += overlaps > 0 ? ", <span class=\"bad\">\(overlaps) overlapping</span>" : ", no overlaps"
-        o += late > 0 ? ", <span class=\"warn\">\(late) late completions</span>" : ""
+        o += late > 0 ? ", <span class=\"warn\">\(late) late completion\(late == 1 ? "" : "s")</span>" : ""
         o += "</h2><p class=\"legend\"><span class=\"pill succeeded\">succeeded</span><span class=\"pill failed\">failed</span>"
         o += "<span class=\"pill cancelled\">cancelled</span><span class=\"pill running\">running</span>"
         o += "<span class=\"pill overlap\">overlap: outlined, stacked</span><span class=\"pill late\">late: dashed, ▼</span>"

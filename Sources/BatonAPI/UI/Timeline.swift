@@ -156,7 +156,10 @@ struct TimelineSVG {
             let s = HTML.time(t)
             let text = step >= 86_400_000 ? String(s.prefix(10)) : String(s.dropFirst(11).prefix(5))
             o += "<line class=\"grid\" x1=\"\(px)\" y1=\"\(Self.axisHeight - 4)\" x2=\"\(px)\" y2=\"\(height)\"/>"
-            o += "<text class=\"axis\" x=\"\(px)\" y=\"12\" text-anchor=\"middle\">\(text)</text>"
+            // No tick label under the "now" label at the right end.
+            if x(t) < Double(Self.width - 60) {
+                o += "<text class=\"axis\" x=\"\(px)\" y=\"12\" text-anchor=\"middle\">\(text)</text>"
+            }
             t += step
         }
         o += "<text class=\"axis\" x=\"\(Self.width - 12)\" y=\"12\" text-anchor=\"end\">now</text>"
