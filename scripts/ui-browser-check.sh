@@ -89,19 +89,21 @@ for i in $(seq 1 50); do
     sleep 0.1
 done
 
-log "backfilling 400 runs over the last 24 h"
-psql_at "$PG_URL" >/dev/null <<'SQL'
+# UI_CHECK_RUNS (default 400) runs, spread over 24 h at 400 and proportionally denser above.
+backfill=${UI_CHECK_RUNS:-400}
+log "backfilling $backfill runs over the last 24 h"
+psql_at "$PG_URL" -v n="$backfill" -v step="$((86400 / backfill))" >/dev/null <<'SQL'
 INSERT INTO baton.task_runs (run_id, task, holder, fencing_token, claimed_at, finished_at, status, mode, late, lock_at_most_ms)
 SELECT md5('run' || g)::uuid,
        (ARRAY['CleanTranscodeDirectory','RefreshChannels','UpdatePlugins','CleanLogDirectory','ChapterImages','RefreshPeople'])[1 + g % 6],
        'jellyfin-' || (g % 3),
        1000 + g,
-       now() - make_interval(secs => g * 216 + 60),
-       now() - make_interval(secs => g * 216 + 60) + make_interval(secs => 20 + (g * 37) % 400),
+       now() - make_interval(secs => g * :step + 60),
+       now() - make_interval(secs => g * :step + 60) + make_interval(secs => 20 + (g * 37) % 400),
        CASE WHEN g % 23 = 0 THEN 'failed' WHEN g % 41 = 0 THEN 'cancelled' ELSE 'succeeded' END,
        CASE WHEN g BETWEEN 120 AND 130 THEN 'degraded' ELSE 'normal' END,
        false, 3600000
-FROM generate_series(1, 400) g;
+FROM generate_series(1, :n) g;
 SQL
 
 # Figures: the page's size and the server's time to build it, 24 h with every run.
@@ -116,7 +118,7 @@ cat >"$work/expect.json" <<JSON
  "runs": [{"id": "$r0", "task": "RefreshLibrary", "pod": "jellyfin-0", "status": "failed"},
           {"id": "$r1", "task": "RefreshLibrary", "pod": "jellyfin-1", "status": "succeeded"},
           {"id": "$r2", "task": "ScanMediaLibrary", "pod": "jellyfin-1", "status": "running"}],
- "min_bars": 400, "degraded_periods": 1, "overlap_task": "RefreshLibrary", "hostile_detail": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$hostile")}
+ "min_bars": $backfill, "degraded_periods": 1, "overlap_task": "RefreshLibrary", "hostile_detail": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$hostile")}
 JSON
 
 log "driving headless Chromium"
@@ -132,7 +134,7 @@ printf '%s\n' "$runs_out"
 grep -q "RefreshLibrary  jellyfin-0  failed (late) OVERLAP" <<<"$runs_out" || die "batonctl runs: the late, overlapping run of jellyfin-0 is missing"
 grep -q "RefreshLibrary  jellyfin-1  succeeded OVERLAP" <<<"$runs_out" || die "batonctl runs: the overlapping run of jellyfin-1 is missing"
 all_out=$("${ctl[@]}" runs --since 24h)
-[ "$(grep -c '^20' <<<"$all_out")" -ge 400 ] || die "batonctl runs --since 24h: expected 400+ runs across tasks"
+[ "$(grep -c '^20' <<<"$all_out")" -ge "$backfill" ] || die "batonctl runs --since 24h: expected $backfill+ runs across tasks"
 watch_rc=0
 timeout 3.5 "${ctl[@]}" status --watch --interval 1s >"$work/watch.out" || watch_rc=$?
 [ "$watch_rc" -eq 124 ] || die "batonctl status --watch stopped by itself (exit $watch_rc)"
