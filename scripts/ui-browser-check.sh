@@ -16,7 +16,7 @@ cd "$BATON_ROOT"
 # The browser is a large install only this check needs: asked for here, explicitly.
 ensure_packages chromium python3 curl
 chromium=$(command -v chromium) || die "chromium is not installed"
-bin=$(swift build --show-bin-path)
+bin=${UI_CHECK_BIN:-$(swift build --show-bin-path)}  # UI_CHECK_BIN: another build (e.g. release) for figures
 [ -x "$bin/batond" ] || { log "building batond"; swift build --product batond 2>&1 | tail -n 2; }
 
 work=$(mktemp -d /tmp/baton-ui-check.XXXXXX)
@@ -126,7 +126,7 @@ mkdir -p .local/ui
 timeout 180 python3 scripts/ui/browser-check.py "$chromium" "$url" "$token" "$work/expect.json" "$BATON_ROOT/.local/ui/incident.png" "$work"
 
 log "the terminal views of the same data: batonctl runs and status --watch"
-ctl=("$bin/batonctl")
+ctl=("$(swift build --show-bin-path)/batonctl")
 export BATON_URL="$url"
 export BATON_TOKEN="$token"
 runs_out=$("${ctl[@]}" runs --since 1h --task RefreshLibrary)
