@@ -171,7 +171,8 @@ check_kubernetes() {
         while IFS= read -r line; do
             log "  $line"
             # A missing schema is only acceptable for CRDs of known third parties.
-            if [[ "$line" == *"Couldn't find schema"* ]] && [[ "$line" != *"api version traefik.io/"* ]]; then
+            if [[ "$line" == *"Couldn't find schema"* ]] && [[ "$line" != *"api version traefik.io/"* ]] \
+                && [[ "$line" != *"api version monitoring.coreos.com/"* ]]; then
                 log "  ^ no schema for a resource that is not a known CRD: wrong apiVersion or kind?"
                 rc=1
             fi
@@ -933,9 +934,14 @@ def contract():
     else:
         froms = [f for r in nps[0]["spec"].get("ingress", []) for f in r.get("from", [])]
         allowed = {(f.get("namespaceSelector") or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for f in froms}
-        # jellyfin (sidecars), kube-system (Traefik), ingress-nginx (ingress-nginx.yaml's auth-url)
-        need(allowed == {"jellyfin", "kube-system", "ingress-nginx"},
-             f"NetworkPolicy: batond ingress must come from jellyfin, kube-system and ingress-nginx only, not {sorted(map(str, allowed))}")
+        # jellyfin (sidecars), kube-system (Traefik), ingress-nginx (ingress-nginx.yaml's auth-url),
+        # monitoring (Prometheus)
+        need(allowed == {"jellyfin", "kube-system", "ingress-nginx", "monitoring"},
+             f"NetworkPolicy: batond ingress must come from jellyfin, kube-system, ingress-nginx and monitoring only, not {sorted(map(str, allowed))}")
+        # Monitoring: only the Prometheus pods (podmonitor.yaml), not the whole namespace.
+        mon = [f for f in froms if (f.get("namespaceSelector") or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "monitoring"]
+        need(all((f.get("podSelector") or {}).get("matchLabels") == {"app.kubernetes.io/name": "prometheus"} for f in mon),
+             "NetworkPolicy: the monitoring namespace is admitted for its Prometheus pods only")
         need(all(f.get("namespaceSelector") for f in froms), "NetworkPolicy: every ingress source must be namespace-scoped")
 
     # Redis ---------------------------------------------------------------------------------

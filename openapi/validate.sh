@@ -53,6 +53,9 @@ with open(path, encoding="utf-8") as f:
 
 errors = []
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/sessions/validate"}
+# The incident page: its login and logout are open, the page itself takes the session cookie.
+OPEN |= {"/ui/login", "/ui/logout"}
+COOKIE = {"/ui"}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 FORBIDDEN = {"anyOf", "oneOf", "allOf", "not", "const", "nullable"}
 
@@ -105,7 +108,9 @@ for route, item in doc["paths"].items():
             errors.append(f"{where}: needs a summary and a tag")
         if route in OPEN and op.get("security") != []:
             errors.append(f"{where}: open endpoint needs 'security: []'")
-        if route not in OPEN and "security" in op:
+        if route in COOKIE and op.get("security") != [{"uiSession": []}]:
+            errors.append(f"{where}: the incident page needs 'security: [uiSession: []]'")
+        if route not in OPEN and route not in COOKIE and "security" in op:
             errors.append(f"{where}: must use the global bearer security")
         for status, response in op.get("responses", {}).items():
             headers = resolve(response).get("headers", {})

@@ -12,12 +12,14 @@ public struct BatonService: HTTPHandler {
     let auth: BearerAuth
     let metrics: Metrics
 
-    public init(services: Services, auth: BearerAuth, metrics: Metrics, authorizationRules: AuthorizationRules) {
+    /// - Parameter ui: who may read the incident page at `/ui` (`BATON_UI`).
+    public init(services: Services, auth: BearerAuth, metrics: Metrics, authorizationRules: AuthorizationRules, ui: UIMode = .login) {
         var r = Router()
         LeaderRoutes(services: services).register(&r)
         TaskRoutes(services: services).register(&r)
         SessionRoutes(services: services, extractor: TokenExtractor(rules: authorizationRules), metrics: metrics).register(&r)
         OpsRoutes(services: services, metrics: metrics).register(&r)
+        UIRoutes(services: services, access: UIAccess(mode: ui, tokens: auth.tokens)).register(&r)
         self.router = r
         self.auth = auth
         self.metrics = metrics
@@ -43,7 +45,8 @@ public struct BatonService: HTTPHandler {
         case .methodNotAllowed(let allowed):
             return ("unmatched", Problem.methodNotAllowed(known ? request.method : "this method", allowed: allowed).response)
         case .found(let route, let params):
-            if !Self.openPaths.contains(route.pattern), let problem = auth.check(request) {
+            // The /ui routes check their own session cookie.
+            if !Self.openPaths.contains(route.pattern), !UIRoutes.paths.contains(route.pattern), let problem = auth.check(request) {
                 return (route.pattern, problem.response)
             }
             return (route.pattern, route.handler(request, params))

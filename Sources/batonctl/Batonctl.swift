@@ -47,6 +47,6 @@ struct Batonctl: AsyncParsableCommand {
         version: BatonctlVersion.current,
         subcommands: [
             StatusCommand.self, HealthCommand.self, LockCommand.self, ClaimCommand.self,
-            LeaderCommand.self, TasksCommand.self, LeasesCommand.self, JellyfinCommand.self,
+            LeaderCommand.self, TasksCommand.self, LeasesCommand.self, JellyfinCommand.self, RunsCommand.self,
         ])
 }

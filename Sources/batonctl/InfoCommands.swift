@@ -33,12 +33,22 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Leases, tasks, backends, breakers and outbox at a glance.",
-        discussion: "Reads GET /status, GET /leases and GET /tasks. A part that cannot be read is shown as unavailable; the exit code is then 69 (1 for other errors).")
+        discussion: "Reads GET /status, GET /leases and GET /tasks. A part that cannot be read is shown as unavailable; the exit code is then 69 (1 for other errors). With --watch, redraws in place until Ctrl-C.")
 
     @OptionGroup var global: GlobalOptions
+    @Flag(help: "Redraw every --interval until interrupted (see StatusWatch).")
+    var watch = false
+    @Option(help: ArgumentHelp("With --watch: time between redraws, 1s-5m.", valueName: "duration"))
+    var interval: CLIDuration = CLIDuration(milliseconds: 2_000)
+
+    mutating func validate() throws {
+        guard StatusWatch.intervalRange.contains(interval.milliseconds) else { throw ValidationError("--interval must be from 1s to 5m") }
+        if watch && global.json { throw ValidationError("--watch shows the table view; it cannot be combined with --json") }
+    }
 
     func run() async throws {
         let client = try global.client()
+        if watch { try await StatusWatch.run(client: client, intervalMs: interval.milliseconds) }
         async let statusResult = capture { try await client.status() }
         async let leasesResult = capture { try await client.leases() }
         async let tasksResult = capture { try await client.tasks() }

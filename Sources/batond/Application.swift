@@ -71,11 +71,13 @@ final class Application: Sendable {
                                  lastFailover: s.lastFailover.map { "\($0.from) -> \($0.to)" }, lastError: s.lastError)
         }
         let wait = config.redisWaitReplicas > 0 ? ReplicaWait(replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitMs) : nil
+        // Run metrics see every claim and completion on its way to the outbox.
+        let recorder = ObservedHistory(outbox, runs: metrics.runs)
         let services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                     history: outbox, fencingFloor: floor, events: metrics),
+                                     history: recorder, fencingFloor: floor, events: metrics),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                   history: outbox, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
+                                   history: recorder, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
                                    events: metrics),
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
@@ -88,7 +90,7 @@ final class Application: Sendable {
         settings.connectionLimit = FileLimit.connectionLimit(wanted: settings.connectionLimit, threads: config.threads,
                                                              fileLimit: FileLimit.raiseToHard())
         server = HTTPServer(settings: settings, handler: BatonService(services: services, auth: auth, metrics: metrics,
-                                                                      authorizationRules: config.authorizationRules),
+                                                                      authorizationRules: config.authorizationRules, ui: config.ui),
                             observer: AccessLog())
         watcher = RedisWatcher(redis: redis, facts: facts)
         reconciler = OutcomeReconciler(election: services.election, tasks: services.tasks)

@@ -27,6 +27,7 @@ struct Configuration: Sendable {
     var headerTimeoutMs = 10_000
     var redisWaitReplicas = 0
     var redisWaitMs = 100
+    var ui = UIMode.login
 
     /// One setting: its variable, its flag, and what it means.
     struct Setting: Sendable {
@@ -57,6 +58,7 @@ struct Configuration: Sendable {
         Setting(variable: "BATON_LOG_LEVEL", flag: "log-level", help: "debug, info (default), warn or error"),
         Setting(variable: "BATON_LOG_FORMAT", flag: "log-format", help: "json (default) or text"),
         Setting(variable: "BATON_OUTBOX_CAPACITY", flag: "outbox-capacity", help: "history rows kept in memory while PostgreSQL is down, 1-1000000 (default 10000)"),
+        Setting(variable: "BATON_UI", flag: "ui", help: "incident page at /ui: login (default: an API token in a form, then a session cookie), open (no login; cluster-internal only) or off"),
         Setting(variable: "BATON_HEADER_TIMEOUT_MS", flag: "header-timeout-ms", help: "a request's line and headers, then its body, must each arrive within this, else the connection is closed; 0 (off) or 100-600000 (default 10000)"),
     ]
 
@@ -127,6 +129,8 @@ struct Configuration: Sendable {
             }
             c.headerTimeoutMs = v
         }
+
+        if let v = try choice("BATON_UI", Dictionary(uniqueKeysWithValues: UIMode.allCases.map { ($0.rawValue, $0) })) { c.ui = v }
 
         if let (_, raw) = value("BATON_API_TOKENS") { c.apiTokens += Self.tokens(in: raw) }
         if let (s, path) = value("BATON_API_TOKENS_FILE") {

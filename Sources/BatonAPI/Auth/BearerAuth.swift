@@ -4,7 +4,7 @@ import BatonHTTP
 /// `Authorization: Bearer <token>` on every coordination and ops endpoint.
 public struct BearerAuth: Sendable {
     /// nil means authentication is disabled (`BATON_AUTH=disabled`).
-    private let tokens: TokenSet?
+    let tokens: TokenSet?
 
     public init(tokens: TokenSet?) {
         self.tokens = tokens

@@ -30,6 +30,8 @@ public final class Metrics: CoordinationEvents {
     }
 
     private let state = Mutex(State())
+    /// Per-task run counters and timestamps (fed through ``ObservedHistory``).
+    public let runs = TaskRunMetrics()
     private let refusalLines = LogLimiter(limit: 10, windowMs: 60_000)
     /// One line a minute per kind of misconfiguration (every caller gets the same 503).
     private let misconfigurationLines = Dictionary(uniqueKeysWithValues: Misconfiguration.allCases.map {

@@ -16,10 +16,16 @@ struct OpsRoutes {
         }
         r.add("GET", "/status") { _, _ in .json(200, status()) }
         r.add("GET", "/metrics") { _, _ in
-            .text(200, metrics.render(breakers: [services.redisBreaker.snapshot(), services.postgresBreaker.snapshot()],
+            var text = metrics.render(breakers: [services.redisBreaker.snapshot(), services.postgresBreaker.snapshot()],
                                       outbox: services.outbox.stats(), outboxCapacity: services.outbox.capacity,
-                                      version: services.facts.version),
-                  contentType: "text/plain; version=0.0.4; charset=utf-8")
+                                      version: services.facts.version)
+            metrics.runs.seedIfNeeded {
+                if case .success(let last) = services.postgresBreaker.run({ () throws(BackendError) in try services.history.lastRuns() }) { return last }
+                return nil
+            }
+            metrics.runs.render(into: &text)
+            LeaseGauge.render(services, into: &text)
+            return .text(200, text, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         r.add("GET", "/openapi.yaml") { _, _ in
             HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: OpenAPISpec.bytes)

@@ -36,6 +36,21 @@ public final class CircuitBreaker: Sendable {
         public let lastError: String?
     }
 
+    /// A change of state, for the incident page's degraded-mode shading.
+    public struct Transition: Sendable, Equatable {
+        /// Wall-clock milliseconds since the Unix epoch.
+        public let atMs: Int64
+        public let state: State
+        public init(atMs: Int64, state: State) {
+            self.atMs = atMs
+            self.state = state
+        }
+    }
+
+    /// Most transitions kept (a ring: the oldest go first). A breaker flapping every
+    /// cooldown (5 s) fills 256 entries in about 10 minutes; a real outage opens once.
+    public static let transitionCapacity = 256
+
     private struct Inner {
         var state: State = .closed
         var consecutiveFailures = 0
@@ -45,6 +60,14 @@ public final class CircuitBreaker: Sendable {
         var lastError: String?
         /// ``allowProbeNow()`` was called: the next call may probe without waiting.
         var probeNow = false
+        var transitions: [Transition] = []
+
+        mutating func move(to new: State, atMs: Int64) {
+            guard new != state else { return }
+            state = new
+            if transitions.count >= CircuitBreaker.transitionCapacity { transitions.removeFirst() }
+            transitions.append(Transition(atMs: atMs, state: new))
+        }
     }
 
     public let backend: Backend
@@ -66,14 +89,16 @@ public final class CircuitBreaker: Sendable {
         guard let isProbe = admit() else { return .rejected }
         do {
             let value = try body()
+            let wall = clock.wallMs()
             inner.withLock { s in
-                s.state = .closed
+                s.move(to: .closed, atMs: wall)
                 s.consecutiveFailures = 0
             }
             return .success(value)
         } catch where error.kind == .misconfigured {
+            let wall = clock.wallMs()
             inner.withLock { s in
-                s.state = .closed
+                s.move(to: .closed, atMs: wall)
                 s.consecutiveFailures = 0
                 s.lastError = error.description
             }
@@ -86,7 +111,7 @@ public final class CircuitBreaker: Sendable {
 
     /// Whether a call may go to the backend now; nil when it may not, else whether it is the probe.
     private func admit() -> Bool? {
-        let now = clock.monotonicMs()
+        let now = clock.monotonicMs(), wall = clock.wallMs()
         return inner.withLock { s -> Bool? in
             switch s.state {
             case .closed:
@@ -96,21 +121,21 @@ public final class CircuitBreaker: Sendable {
             case .open:
                 guard now - s.openedAtMs >= cooldownMs || s.probeNow else { return nil }
                 s.probeNow = false
-                s.state = .halfOpen
+                s.move(to: .halfOpen, atMs: wall)
                 return true
             }
         }
     }
 
     private func recordFailure(_ error: BackendError, probe: Bool) -> Bool {
-        let now = clock.monotonicMs()
+        let now = clock.monotonicMs(), wall = clock.wallMs()
         return inner.withLock { s in
             s.totalFailures += 1
             s.lastError = error.description
             s.consecutiveFailures += 1
             if probe || s.state == .open || s.consecutiveFailures >= threshold {
                 if s.state != .open { s.timesOpened += (s.state == .halfOpen ? 0 : 1) }
-                s.state = .open
+                s.move(to: .open, atMs: wall)
                 s.openedAtMs = now
                 return true
             }
@@ -133,6 +158,9 @@ public final class CircuitBreaker: Sendable {
 
     /// The current state.
     public var state: State { inner.withLock { $0.state } }
+
+    /// State changes, oldest first (at most ``transitionCapacity``; this process only).
+    public func transitions() -> [Transition] { inner.withLock { $0.transitions } }
 
     /// A consistent view of the counters.
     public func snapshot() -> Snapshot {

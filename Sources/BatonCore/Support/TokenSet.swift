@@ -1,7 +1,8 @@
 /// A set of API tokens checked in constant time. Each candidate is compared against
 /// every configured token (no early exit), so timing reveals neither which nor how much.
 public struct TokenSet: Sendable {
-    private let digests: [SHA256.Digest]
+    /// Digests only: the tokens themselves are not kept (SessionTicket keys on these).
+    let digests: [SHA256.Digest]
     /// - Parameter tokens: the accepted tokens; empty entries are ignored.
     public init(_ tokens: [String]) {
         digests = tokens.filter { !$0.isEmpty }.map { SHA256.hash(Array($0.utf8)) }

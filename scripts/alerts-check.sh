@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Alerts and dashboard against the real tools and a live batond:
+#   1. promtool check rules + promtool test rules (docker/monitoring/prometheus-rules.test.yaml)
+#      on the groups of docker/k8s/prometheus-rules.yaml; every alert has a runbook and a test
+#   2. the schedule the rules expect equals the Jellyfin sidecar's (docker/k8s/jellyfin.yaml)
+#   3. a live batond (real Redis and PostgreSQL on loopback) exports every metric that a rule
+#      or docker/monitoring/grafana-dashboard.json uses, and its /metrics passes promtool check metrics
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$BATON_ROOT"
+
+# promtool comes with Debian's prometheus package, which only this check needs.
+ensure_packages prometheus python3-yaml curl
+bin=$(swift build --show-bin-path)
+[ -x "$bin/batond" ] || { log "building batond"; swift build --product batond 2>&1 | tail -n 2; }
+
+work=$(mktemp -d /tmp/baton-alerts-check.XXXXXX)
+chmod 755 "$work"
+batond_pid=''
+cleanup() {
+    local rc=$?
+    if [ -n "$batond_pid" ]; then kill "$batond_pid" 2>/dev/null || true; wait "$batond_pid" 2>/dev/null || true; fi
+    stop_redis
+    stop_postgres
+    if [ "$rc" -eq 0 ]; then rm -rf "$work"; else printf 'logs kept in %s\n' "$work" >&2; fi
+}
+trap cleanup EXIT
+
+log "promtool $(promtool --version 2>&1 | head -n 1 | cut -d' ' -f3): rules and their unit tests"
+python3 scripts/alerts/prepare.py docker/k8s/prometheus-rules.yaml docker/monitoring/prometheus-rules.test.yaml \
+    docker/k8s/jellyfin.yaml "$work"
+promtool check rules --lint-fatal "$work/rules.yaml"
+(cd "$work" && promtool test rules tests.yaml)
+
+log "a live batond exports every metric the rules and the dashboard use"
+unset PG_PORT PG_DATA PG_URL REDIS_PORT REDIS_PID REDIS_URL
+start_redis "$work/redis" >/dev/null
+start_postgres "$work/pg"
+token=alerts-check-token-0123456789
+port=$(free_port)
+(
+    export BATON_LISTEN="127.0.0.1:$port" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$PG_URL" \
+        BATON_API_TOKENS="$token" BATON_LOG_FORMAT=text
+    exec "$bin/batond"
+) >"$work/batond.log" 2>&1 &
+batond_pid=$!
+url="http://127.0.0.1:$port"
+for i in $(seq 1 100); do
+    curl -fsS "$url/healthz" >/dev/null 2>&1 && break
+    [ "$i" -eq 100 ] && { tail -n 20 "$work/batond.log" >&2; die "batond did not start"; }
+    sleep 0.1
+done
+api() { curl -sS --max-time 5 -H "Authorization: Bearer $token" -d "$2" "$url$1"; }
+# Per-lease and per-task series appear once a lease or task exists.
+api /leader '{"lease":"jellyfin-tasks","holder":"jellyfin-0"}' >/dev/null
+run=$(api /tasks/claim '{"task":"RefreshLibrary","holder":"jellyfin-0"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
+api /tasks/complete "{\"task\":\"RefreshLibrary\",\"run_id\":\"$run\",\"holder\":\"jellyfin-0\",\"status\":\"failed\"}" >/dev/null
+curl -fsS --max-time 5 "$url/metrics" >"$work/metrics.txt"
+promtool check metrics <"$work/metrics.txt"
+python3 scripts/alerts/used-metrics.py "$work/metrics.txt" "$work/rules.yaml" docker/monitoring/grafana-dashboard.json
