@@ -50,7 +50,7 @@ final class Application: Sendable {
             Log.current.warn("redis server changed (restart or failover): earlier tenures and claims end; new ones wait until they have run out",
                              ["previous_run_id": .string(String(old.prefix(12))), "run_id": .string(String(new.prefix(12)))])
         }
-        let services = Services(
+        var services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                      history: outbox, fencingFloor: floor, events: metrics),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
@@ -59,6 +59,7 @@ final class Application: Sendable {
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
+        services.schedules = PostgresSchedules(db: postgres, history: history)
         let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
         var settings = ServerSettings(listen: config.listen, threads: config.threads)
         settings.maxBodyBytes = 64 * 1024
