@@ -225,7 +225,7 @@ check_ge "RefreshGuide ran on the adopted 5 s schedule" "$(baton "/tasks/Refresh
 check "both pods won slots" bash -c "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshLibrary/runs?limit=1000' | jq -e '[.runs[].holder] | unique | length == 2'"
 check_eq "the Startup task ran once for both pods" "$(baton /tasks/CleanCollectionsAndPlaylists/runs | jq '[.runs[] | select(.slot | startswith("startup@"))] | length')" 1
 check "RefreshPeople's failure is recorded with Jellyfin's ErrorMessage" bash -c \
-    "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshPeople/runs' | jq -e '.runs | any(.status == \"failed\" and (.detail | contains(\"RefreshPeople failed (stand-in)\")))'"
+    "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshPeople/runs' | jq -e '.runs | any(.status == \"failed\" and (.detail | contains(\"RefreshPeople: stand-in failure\")))'"
 chapter=$(baton /tasks/RefreshChapterImages/runs)
 check_eq "the Daily trigger fired once" "$(jq '.runs | length' <<<"$chapter")" 1
 check_eq "its MaxRuntime (2 s) cancelled the 10 s run" "$(jq -r '.runs[0].status' <<<"$chapter")" cancelled

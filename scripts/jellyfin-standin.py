@@ -192,7 +192,7 @@ class Pod:
         res = {"StartTimeUtc": iso(start), "EndTimeUtc": iso(end), "Status": status,
                "Name": task["Name"], "Key": task["Key"], "Id": task["Id"]}
         if status == "Failed":
-            res["ErrorMessage"] = f"{task['Key']} failed (stand-in)"
+            res["ErrorMessage"] = f"{task['Key']}: stand-in failure"
             res["LongErrorMessage"] = "System.Exception: stand-in failure"
         return res
 
