@@ -14,6 +14,7 @@
 #   - a run started by Jellyfin itself (dashboard Run) is recorded as an external run
 #   - killing one sidecar mid-run (SIGKILL) and starting it again: the run is adopted,
 #     no slot lost, none duplicated
+#   - Jellyfin restarting on one pod: the sidecar carries on, the Startup task does not run again
 #   - `batonctl jellyfin restore` puts the original triggers back (also for the other pod,
 #     from the shared file, after its restart)
 # Prints "e2e-jellyfin-schedule: N passed, M failed" and exits non-zero when a check failed.
@@ -194,6 +195,15 @@ else
     bad "OptimizeDatabaseTask never ran within 15 s (nothing to kill)"
 fi
 
+# Jellyfin restarts on pod b (SIGTERM: a run in progress ends Aborted, as Dispose does).
+kill -TERM "${pod_pid[b]}"
+wait "${pod_pid[b]}" 2>/dev/null || true
+sleep 1
+start_pod b
+check "pod b's sidecar noticed the Jellyfin restart" eventually 5 grep -q 'Jellyfin answers again' "$work/sidecar-b.log"
+check "the restarted pod b loaded the emptied trigger files (no library-wide triggers)" bash -c \
+    "curl -fsS -H 'X-Emby-Token: $JELLYFIN_API_KEY' http://127.0.0.1:${pod_port[b]}/ScheduledTasks | jq -e '[.[] | select(.Key == \"RefreshLibrary\" or .Key == \"RefreshGuide\") | .Triggers | length] == [0,0]'"
+
 # Let several slots go by.
 while [ $(($(date +%s) - started)) -lt 48 ]; do sleep 1; done
 log "stopping the sidecars"
@@ -223,7 +233,7 @@ for t in RefreshLibrary IntroSkipperDetect RefreshPeople OptimizeDatabaseTask; d
 done
 check_ge "RefreshGuide ran on the adopted 5 s schedule" "$(baton "/tasks/RefreshGuide/runs?limit=1000" | jq '.runs | length')" 3
 check "both pods won slots" bash -c "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshLibrary/runs?limit=1000' | jq -e '[.runs[].holder] | unique | length == 2'"
-check_eq "the Startup task ran once for both pods" "$(baton /tasks/CleanCollectionsAndPlaylists/runs | jq '[.runs[] | select(.slot | startswith("startup@"))] | length')" 1
+check_eq "the Startup task ran once for both pods (and not again when pod b restarted)" "$(baton /tasks/CleanCollectionsAndPlaylists/runs | jq '[.runs[] | select(.slot | startswith("startup@"))] | length')" 1
 check "RefreshPeople's failure is recorded with Jellyfin's ErrorMessage" bash -c \
     "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshPeople/runs' | jq -e '.runs | any(.status == \"failed\" and (.detail | contains(\"RefreshPeople: stand-in failure\")))'"
 chapter=$(baton /tasks/RefreshChapterImages/runs)

@@ -61,7 +61,9 @@ enum FireTimes {
 
     /// StartupTrigger fires 3 s after Jellyfin starts. Pods that start together must share
     /// one run, so the slot is the start of the `windowMs` window the start fell in: every
-    /// pod (re)started within the same window claims the same slot.
+    /// pod (re)started within the same window claims the same slot. (The sidecar also skips
+    /// the fire when the task ran anywhere less than a window ago, so a start just across a
+    /// window boundary, or a pod restarting soon after, does not run it again.)
     static func startupSlot(nowMs: Int64, windowMs: Int64) -> String {
         "startup@" + slot(ms: nowMs - ((nowMs % windowMs) + windowMs) % windowMs)
     }

@@ -18,7 +18,9 @@ struct JellyfinScheduleCommand: AsyncParsableCommand {
         (Baton's history; never run: --first-run-delay after its schedule was first saved); \
         Daily and Weekly at local time in --time-zone or TZ (a time skipped by DST fires \
         that many hours after midnight, a repeated one at its first occurrence, as \
-        Jellyfin); Startup once per --startup-window when pods (re)start together. Each fire \
+        Jellyfin); Startup when this pod's Jellyfin starts or restarts, unless the task ran on \
+        any pod within --startup-window (pods starting together share one run, slot \
+        startup@<window start>). Each fire \
         is POST /tasks/claim with the fire time as slot: the winner starts the task on its \
         pod, extends the claim while it runs, cancels it at its MaxRuntime \
         (DELETE /ScheduledTasks/Running/{id}), waits for a changed LastExecutionResult and \

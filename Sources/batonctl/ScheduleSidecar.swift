@@ -246,9 +246,12 @@ actor ScheduleSidecar {
                 let at = pending[key]!
                 consider(Fire(slot: FireTimes.slot(ms: at), atMs: at, maxRuntimeMs: t.maxRuntimeMs, pendingKey: key, trigger: t))
             case .startup:
-                guard startupDue else { continue }
-                consider(Fire(slot: FireTimes.startupSlot(nowMs: now, windowMs: options.startupWindow.milliseconds), atMs: now,
-                              maxRuntimeMs: t.maxRuntimeMs))
+                // Once per Jellyfin start, unless the task ran on any pod within the window
+                // (pods starting together, or one restarting soon after, share that run).
+                guard startupDue, !running else { continue }
+                let window = options.startupWindow.milliseconds
+                if let last = summary?.last_run, let at = last.claimed_at ?? last.finished_at, now - FireTimes.ms(at) < window { continue }
+                consider(Fire(slot: FireTimes.startupSlot(nowMs: now, windowMs: window), atMs: now, maxRuntimeMs: t.maxRuntimeMs))
             }
         }
         return best
