@@ -15,6 +15,7 @@
 #   - killing one sidecar mid-run (SIGKILL) and starting it again: the run is adopted,
 #     no slot lost, none duplicated
 #   - Jellyfin restarting on one pod: the sidecar carries on, the Startup task does not run again
+#   - Baton unreachable: after the breaker threshold a due task runs without coordination, loudly
 #   - `batonctl jellyfin restore` puts the original triggers back (also for the other pod,
 #     from the shared file, after its restart)
 # Prints "e2e-jellyfin-schedule: N passed, M failed" and exits non-zero when a check failed.
@@ -40,6 +41,7 @@ pids=()
 declare -A pod_pid=() car_pid=()
 cleanup() {
     local rc=$? p
+    [ -n "${batond_pid:-}" ] && kill -CONT "$batond_pid" 2>/dev/null
     for p in "${car_pid[@]}" "${pod_pid[@]}" "${pids[@]}"; do
         kill "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
@@ -62,7 +64,8 @@ port=$(free_port)
         BATON_API_TOKENS="$token" BATON_LOG_FORMAT=text
     exec "$bin/batond"
 ) >"$work/batond.log" 2>&1 &
-pids+=($!)
+batond_pid=$!
+pids+=("$batond_pid")
 url="http://127.0.0.1:$port"
 for i in $(seq 1 100); do
     curl -fsS "$url/healthz" >/dev/null 2>&1 && break
@@ -231,6 +234,16 @@ printf '  (%d claimed runs across both pods)\n' "$total_slots"
 for t in RefreshLibrary IntroSkipperDetect RefreshPeople OptimizeDatabaseTask; do
     check_ge "$t ran several slots" "$(baton "/tasks/$t/runs?limit=1000" | jq '[.runs[] | select(.external | not) | .slot] | unique | length')" 3
 done
+# Slot names aside: no two runs closer than the interval (a second pod running the same fire
+# time under another name would be). Times to the second, hence the 1.5 s of slack.
+declare -A interval_s=([RefreshLibrary]=6 [IntroSkipperDetect]=6 [RefreshPeople]=7 [OptimizeDatabaseTask]=8)
+for t in "${!interval_s[@]}"; do
+    gap=$(baton "/tasks/$t/runs?limit=1000" | jq '[.runs[] | select((.external | not) and .finished_at != null)
+        | {s: (.claimed_at | sub("\\.[0-9]+Z$"; "Z") | fromdateiso8601), e: (.finished_at | sub("\\.[0-9]+Z$"; "Z") | fromdateiso8601)}]
+        | sort_by(.s) | [range(1; length) as $i | .[$i].s - .[$i - 1].e] | min // 99')
+    check "$t: no run started sooner than ${interval_s[$t]} s after the previous one ended (min gap ${gap} s)" \
+        python3 -c "import sys; sys.exit(0 if float('$gap') >= ${interval_s[$t]} - 1.5 else 1)"
+done
 check_ge "RefreshGuide ran on the adopted 5 s schedule" "$(baton "/tasks/RefreshGuide/runs?limit=1000" | jq '.runs | length')" 3
 check "both pods won slots" bash -c "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshLibrary/runs?limit=1000' | jq -e '[.runs[].holder] | unique | length == 2'"
 check_eq "the Startup task ran once for both pods (and not again when pod b restarted)" "$(baton /tasks/CleanCollectionsAndPlaylists/runs | jq '[.runs[] | select(.slot | startswith("startup@"))] | length')" 1
@@ -253,6 +266,24 @@ check_eq "per-pod tasks have no schedule in Baton" "$(baton /schedules | jq '[.s
 status_out=$("$ctl" jellyfin status --jellyfin-url "http://127.0.0.1:${pod_port[a]}" 2>&1) || true
 check "jellyfin status shows a library-wide task with its schedule and last run" grep -Eq '^RefreshLibrary +library-wide +every 6s .*(succeeded|failed) on pod-' <<<"$status_out"
 check "jellyfin status shows per-pod tasks with their local triggers" grep -Eq '^DeleteCacheFiles +per-pod .*every 24h$' <<<"$status_out"
+# ---- Baton unreachable ----------------------------------------------------------------
+# batond frozen (SIGSTOP: connections open, no answers): after --breaker-threshold failed
+# claims the sidecar runs the due task on its pod without coordination, loudly.
+log "Baton unreachable"
+(exec "$ctl" jellyfin schedule --holder pod-a --jellyfin-url "http://127.0.0.1:${pod_port[a]}" --poll-interval 300ms \
+    --at-most 6s --timeout 1s --breaker-threshold 2 --state-dir "$work/state-outage") >"$work/sidecar-outage.log" 2>&1 &
+car_pid[a]=$!
+check "a sidecar reads the schedules" eventually 10 grep -q 'Baton answers' "$work/sidecar-outage.log"
+kill -STOP "$batond_pid"
+check "with batond frozen, it warns and runs a due task without Baton" eventually 30 grep -q 'RUNNING THE COMMAND WITHOUT COORDINATION' "$work/sidecar-outage.log"
+check "on its own pod" eventually 10 grep -q 'started on this pod WITHOUT Baton' "$work/sidecar-outage.log"
+kill -CONT "$batond_pid"
+check "after Baton answers again, claims granted to timed-out requests are adopted" eventually 10 grep -q 'granted after its request had timed out' "$work/sidecar-outage.log"
+check "and given up as cancelled (nothing ran)" eventually 10 grep -q 'Jellyfin shows no run since the claim.*recorded as cancelled' "$work/sidecar-outage.log"
+kill -TERM "${car_pid[a]}"
+wait "${car_pid[a]}" 2>/dev/null || true
+car_pid=()
+
 rc=0
 "$ctl" jellyfin restore --jellyfin-url "http://127.0.0.1:${pod_port[a]}" >"$work/restore.out" 2>&1 || rc=$?
 check_eq "jellyfin restore exits 0" "$rc" 0

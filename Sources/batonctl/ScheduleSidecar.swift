@@ -36,6 +36,8 @@ actor ScheduleSidecar {
     /// Jellyfin was unreachable (a restart).
     var startupDue = true
     var orphansChecked = false
+    /// Runs this sidecar drove to their end (a task list read before the end still shows them).
+    var finishedRuns: [String] = []
     var warnedUnknown: Set<String> = []
 
     init(jf: JellyfinClient, baton: BatonClient, holder: String, options: ScheduleOptions, zone: TimeZone,
@@ -80,9 +82,9 @@ actor ScheduleSidecar {
         }
         jellyfinUp = true
         await refreshBaton()
-        if batonReachable && !orphansChecked {
+        if batonReachable {
+            adoptOrphans(tasks, earlier: !orphansChecked)
             orphansChecked = true
-            adoptOrphans(tasks)
         }
         for task in tasks where options.scope(of: task) == .library {
             await handle(task)
@@ -235,8 +237,14 @@ actor ScheduleSidecar {
                 // Nothing fires while a run is in progress anywhere or not yet in the history.
                 guard !running, let interval = t.intervalMs else { continue }
                 let last = summary?.last_run
-                let at = FireTimes.interval(intervalMs: interval, lastStartMs: last?.claimed_at.map(FireTimes.ms),
-                                            lastEndMs: last?.finished_at.map(FireTimes.ms),
+                var start = last?.claimed_at.map(FireTimes.ms), end = last?.finished_at.map(FireTimes.ms)
+                // Baton unreachable: its history is frozen, so runs made meanwhile without it
+                // (this pod's own results) count too, or the task would run once per outage.
+                if !batonReachable, let own = lastSeen[name] {
+                    start = [start, own.startMs].compactMap { $0 }.max()
+                    end = [end, own.endMs].compactMap { $0 }.max()
+                }
+                let at = FireTimes.interval(intervalMs: interval, lastStartMs: start, lastEndMs: end,
                                             firstSavedAtMs: FireTimes.ms(schedule.first_saved_at),
                                             neverRunDelayMs: options.firstRunDelay.milliseconds)
                 consider(Fire(slot: FireTimes.slot(ms: at), atMs: at, maxRuntimeMs: t.maxRuntimeMs))

@@ -13,6 +13,8 @@ struct RunContext: Sendable {
     var before: JellyfinTaskResult?
     /// Adopted from an earlier sidecar: already started in Jellyfin, `before` unknown.
     var alreadyStarted: Bool
+    /// How long Jellyfin may show no sign of the run before it is given up (nil: --start-timeout).
+    var idleLimit: Duration? = nil
 }
 
 extension ScheduleSidecar {
@@ -24,14 +26,21 @@ extension ScheduleSidecar {
     /// Claims of this holder left by an earlier sidecar (killed mid-run): drive them to
     /// their end instead of starting the task again. Jellyfin's own state says whether the
     /// run is still going (Running) or has ended (a result newer than the claim).
-    func adoptOrphans(_ tasks: [JellyfinTask]) {
+    ///
+    /// Later (`earlier: false`), a claim of this holder that no run of this sidecar drives
+    /// was granted after its request had timed out (Baton slow or frozen): nothing started
+    /// it, so unless Jellyfin shows the task running it is completed as cancelled within a
+    /// few seconds instead of blocking the task until lock_at_most.
+    func adoptOrphans(_ tasks: [JellyfinTask], earlier: Bool) {
         for summary in batonTasks.values {
             guard let claim = summary.claim, claim.holder == holder, let runId = claim.run_id, claim.state == .running,
-                  active[summary.task] == nil,
+                  active[summary.task] == nil, !finishedRuns.contains(runId),
                   let task = tasks.first(where: { ScheduleOptions.batonName($0) == summary.task }) else { continue }
-            Log.info("\(summary.task): adopting run \(runId) (slot \(claim.slot ?? "none")) left by an earlier sidecar; Jellyfin shows it \(task.State ?? "?")")
+            let whose = earlier ? "left by an earlier sidecar" : "granted after its request had timed out"
+            Log.info("\(summary.task): adopting run \(runId) (slot \(claim.slot ?? "none")) \(whose); Jellyfin shows it \(task.State ?? "?")")
             start(RunContext(name: summary.task, jellyfinId: task.Id, slot: claim.slot, runId: runId,
-                             claimedAtMs: claim.claimed_at.map(FireTimes.ms), maxRuntimeMs: nil, before: nil, alreadyStarted: true))
+                             claimedAtMs: claim.claimed_at.map(FireTimes.ms), maxRuntimeMs: nil, before: nil, alreadyStarted: true,
+                             idleLimit: earlier ? nil : .seconds(3)))
         }
     }
 
@@ -56,6 +65,10 @@ extension ScheduleSidecar {
         defer {
             renewer?.cancel()
             active[run.name] = nil
+            if let id = run.runId {
+                finishedRuns.append(id)
+                if finishedRuns.count > 256 { finishedRuns.removeFirst(finishedRuns.count - 256) }
+            }
         }
         if let runId = run.runId {
             let timing = Timing(periodMs: claimTTLMs)
@@ -136,7 +149,7 @@ extension ScheduleSidecar {
                 continue
             }
             if idleSince == nil { idleSince = clock.now }
-            if let since = idleSince, clock.now - since >= startTimeout {
+            if let since = idleSince, clock.now - since >= (run.idleLimit ?? startTimeout) {
                 let why = run.alreadyStarted ? "Jellyfin shows no run since the claim (the earlier sidecar stopped before it started, or Jellyfin restarted)"
                     : "Jellyfin did not run it within \(startTimeout) of the start request"
                 await complete(run, .cancelled, why)
