@@ -186,7 +186,7 @@ struct JellyfinCommand: AsyncParsableCommand {
     struct DisableTriggers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "disable-triggers",
-            abstract: "Remove a Jellyfin task's own triggers, so only Baton-driven runs happen.",
+            abstract: "Remove a Jellyfin task's own triggers (keeps no copy: prefer `jellyfin schedule`, which saves them in Baton first).",
             discussion: "Looks the task up by Key in GET /ScheduledTasks and posts [] to /ScheduledTasks/{id}/Triggers. Exit 0 on success, 1 on any error. Idempotent.")
 
         @Option(help: ArgumentHelp("The task's Key, e.g. RefreshLibrary.", valueName: "key"))

@@ -38,6 +38,8 @@ actor ScheduleSidecar {
     var orphansChecked = false
     /// Runs this sidecar drove to their end (a task list read before the end still shows them).
     var finishedRuns: [String] = []
+    /// When a history row was first seen running with no claim behind it, by run id.
+    var seenRunning: [String: Int64] = [:]
     var warnedUnknown: Set<String> = []
 
     init(jf: JellyfinClient, baton: BatonClient, holder: String, options: ScheduleOptions, zone: TimeZone,
@@ -230,7 +232,7 @@ actor ScheduleSidecar {
             if f.atMs <= now, !tried.contains(f.slot), best == nil || f.atMs < best!.atMs { best = f }
         }
         let summary = batonTasks[name]
-        let running = summary?.claim != nil || summary?.last_run?.status == .running
+        let running = summary?.claim != nil || historyShowsRunning(summary, now: now)
         for (i, t) in triggers.enumerated() {
             switch t.kind {
             case .interval:
@@ -264,6 +266,20 @@ actor ScheduleSidecar {
         }
         return best
     }
+
+    /// History shows the last run still running although Redis has no claim: its completion
+    /// is on its way to PostgreSQL (a moment), or its claim ran out with no completion (a
+    /// sidecar that never came back). Only the first blocks firing; after `staleAfterMs`
+    /// the row is taken for dead, or the task would never run again.
+    func historyShowsRunning(_ summary: Schemas.TaskSummary?, now: Int64) -> Bool {
+        guard let last = summary?.last_run, last.status == .running else { return false }
+        let first = seenRunning[last.run_id] ?? now
+        seenRunning[last.run_id] = first
+        if seenRunning.count > 256 { seenRunning = [last.run_id: first] }
+        return now - first < Self.staleAfterMs
+    }
+
+    static let staleAfterMs: Int64 = 30_000
 
     func markAttempted(_ name: String, _ fire: Fire) {
         var list = attempted[name] ?? []
