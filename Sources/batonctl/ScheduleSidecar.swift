@@ -98,15 +98,20 @@ actor ScheduleSidecar {
     func refreshBaton() async {
         do {
             let list = try await baton.schedules()
-            schedules = Dictionary(list.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
             let tasks = try await baton.tasks()
-            batonTasks = Dictionary(tasks.tasks.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
+            remember(schedules: list, tasks: tasks.tasks)
             if !batonReachable { Log.info("Baton answers: \(schedules.count) saved schedules") }
             batonReachable = true
         } catch {
             if batonReachable { Log.warn("Baton unreachable (\(error)); using the schedules read before") }
             batonReachable = false
         }
+    }
+
+    /// What Baton said: the saved schedules and every task's claim and last run.
+    func remember(schedules list: [Schemas.Schedule], tasks: [Schemas.TaskSummary]) {
+        schedules = Dictionary(list.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
+        batonTasks = Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     func handle(_ task: JellyfinTask) async {
@@ -214,7 +219,7 @@ actor ScheduleSidecar {
 
     // MARK: firing
 
-    struct Fire {
+    struct Fire: Equatable {
         var slot: String
         var atMs: Int64
         var maxRuntimeMs: Int64?

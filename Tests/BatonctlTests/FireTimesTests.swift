@@ -161,10 +161,8 @@ import Testing
         #expect(!ScheduleSidecar.ends(adopted, before))
     }
 
-    @Test func perPodDefaultsSkipAndBatonNames() {
-        var o = ScheduleOptions()
-        o.perPod = ["RefreshGuide"]
-        o.skip = ["PluginUpdates"]
+    @Test func perPodDefaultsSkipAndBatonNames() throws {
+        let o = try ScheduleOptions.parse(["--per-pod", "RefreshGuide", "--skip", "PluginUpdates"])
         func task(_ key: String?) -> JellyfinTask { JellyfinTask(Id: "d1c5f0e2a3b44c6d8e9fa0b1c2d3e4f5", Key: key) }
         #expect(o.scope(of: task("DeleteTranscodeFiles")) == .perPod)
         #expect(o.scope(of: task("RefreshGuide")) == .perPod)
