@@ -1022,19 +1022,24 @@ def contract():
         for cc in side:
             for name in ("BATON_URL", "BATON_TOKEN", "BATON_HOLDER"):
                 need(name in env_of(cc), f"jellyfin sidecar {cc['name']}: {name} is not set")
-    scripts = "\n".join(v for cm in find(docs, "ConfigMap", namespace="jellyfin") for k, v in (cm.get("data") or {}).items() if k.endswith(".sh"))
-    need("batonctl jellyfin disable-triggers" in scripts and "batonctl jellyfin run-task" in scripts and "--slot" in scripts,
-         "jellyfin: the sidecar must disable triggers and run tasks with --slot")
+    side_cmd = [" ".join(map(str, (cc.get("command") or []) + (cc.get("args") or []))) for cc in (side if sts is not None else [])]
+    need(any(re.search(r"batonctl jellyfin schedule\b", c) for c in side_cmd),
+         "jellyfin: the sidecar must run `batonctl jellyfin schedule`")
+    for cc in (side if sts is not None else []):
+        env = {e["name"]: e for e in cc.get("env") or []}
+        key = env.get("JELLYFIN_API_KEY") or {}
+        need("secretKeyRef" in (key.get("valueFrom") or {}), f"jellyfin sidecar {cc['name']}: JELLYFIN_API_KEY must come from a Secret")
+    need("--jellyfin-api-key " not in jtext and '"--jellyfin-api-key"' not in jtext,
+         "jellyfin.yaml: never pass the Jellyfin API key on a command line (readable in /proc)")
+    if sts is not None:
+        jf_images = [cc["image"] for cc in containers(sts, init=False) if str(cc.get("image", "")).startswith("jellyfin/jellyfin:")]
+        need(jf_images, "StatefulSet jellyfin: no jellyfin/jellyfin container")
+        for img in jf_images:
+            m = re.match(r"jellyfin/jellyfin:(\d+)\.(\d+)\.(\d+)$", img)
+            need(m and tuple(map(int, m.groups())) >= (10, 11, 9),
+                 f"jellyfin: pin {img} to 10.11.9 or later (older 10.11 caches users per pod)")
     need(re.search(r"<QuickConnectAvailable>false</QuickConnectAvailable>", jtext), "jellyfin: system.xml snippet must turn QuickConnect off")
     need("SyncPlay" in jtext, "jellyfin.yaml: keep the comment on SyncPlay staying on one pod")
-    facts = os.environ.get("JELLYFIN_FACTS") or ""
-    if facts and os.path.exists(facts):
-        known = set(re.findall(r"\b([A-Z][A-Za-z]+) [0-9a-f]{32}\b", read(facts)))
-        tasks_block = re.search(r'TASKS="(.*?)"', scripts, re.S)
-        names = [l.split()[0] for l in tasks_block.group(1).splitlines() if l.strip()] if tasks_block else []
-        need(names, "jellyfin sidecar: no TASKS list")
-        for n in names:
-            need(n in known, f"jellyfin sidecar: {n} is not a Jellyfin scheduled task ({rel(facts) if facts.startswith(ROOT) else facts})")
 
     # compose ---------------------------------------------------------------------------------
     for n in ("redis", "postgres", "baton-1", "baton-2", "pod-1", "pod-2"):

@@ -12,6 +12,10 @@ public struct Services: Sendable {
     public let postgresBreaker: CircuitBreaker
     public let facts: RuntimeFacts
     public let defaults: Defaults
+    /// Shared schedules (`/schedules`); nil answers 503 there.
+    public var schedules: (any ScheduleStore)? = nil
+    /// Wall time for what the API itself stamps (schedule saves).
+    public var clock: any Clock = SystemClock()
 
     public init(election: LeaderElection, tasks: TaskCoordinator, sessions: SessionValidator, history: any HistoryReader,
                 outbox: HistoryOutbox, postgresBreaker: CircuitBreaker, facts: RuntimeFacts, defaults: Defaults) {

@@ -34,6 +34,8 @@ struct Batonctl: AsyncParsableCommand {
           BATON_TOKEN      API token (--token)
           BATON_HOLDER     holder name (--holder), default: the host name
           BATON_STATE_DIR  where failure counters live (--state-dir)
+          JELLYFIN_API_KEY the jellyfin commands' API key (or --jellyfin-api-key-file;
+                           never on the command line)
 
         \(Exit.helpText)
 
@@ -41,8 +43,8 @@ struct Batonctl: AsyncParsableCommand {
           batonctl status
           batonctl lock --lease nightly-report --ttl 30s -- /usr/local/bin/report
           batonctl claim --task backup --slot "$(date -u +%Y-%m-%d)" -- ./backup.sh
-          batonctl jellyfin run-task --task RefreshLibrary \\
-            --jellyfin-url http://127.0.0.1:8096 --jellyfin-api-key "$KEY"
+          JELLYFIN_API_KEY=... batonctl jellyfin schedule   # sidecar beside each pod
+          batonctl jellyfin status
         """,
         version: BatonctlVersion.current,
         subcommands: [

@@ -12,6 +12,7 @@ struct JellyfinTask: Codable, Sendable {
     var State: String?
     var CurrentProgressPercentage: Double?
     var LastExecutionResult: JellyfinTaskResult?
+    var Triggers: [JellyfinTriggerInfo]?
 }
 
 struct JellyfinTaskResult: Codable, Sendable, Equatable {
@@ -82,7 +83,7 @@ struct JellyfinClient: Sendable {
         let (status, data) = try await request(method, path, body: body)
         guard ok.contains(status) else {
             var why = "\(method) \(path): HTTP \(status)"
-            if status == 401 || status == 403 { why += " (check --jellyfin-api-key: an API key acts as administrator)" }
+            if status == 401 || status == 403 { why += " (check JELLYFIN_API_KEY / --jellyfin-api-key-file: an API key acts as administrator)" }
             let text = String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if !text.isEmpty { why += ": \(text)" }
             throw JellyfinError(description: why)
@@ -129,38 +130,63 @@ struct JellyfinClient: Sendable {
     func removeTriggers(id: String) async throws {
         _ = try await expect("POST", "/ScheduledTasks/\(id)/Triggers", body: Data("[]".utf8))
     }
+
+    func setTriggers(id: String, _ triggers: [JellyfinTriggerInfo]) async throws {
+        _ = try await expect("POST", "/ScheduledTasks/\(id)/Triggers", body: try JSONEncoder().encode(triggers))
+    }
 }
 
 struct JellyfinOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Jellyfin's base URL (env JELLYFIN_URL).", valueName: "url"))
+    @Option(help: ArgumentHelp("Jellyfin's base URL (env JELLYFIN_URL; default http://127.0.0.1:8096).", valueName: "url"))
     var jellyfinUrl: String?
 
-    @Option(help: ArgumentHelp("A Jellyfin API key (env JELLYFIN_API_KEY); API keys act as administrator.", valueName: "key"))
+    @Option(help: ArgumentHelp("A file holding a Jellyfin API key (API keys act as administrator). Default: env JELLYFIN_API_KEY.", valueName: "file"))
+    var jellyfinApiKeyFile: String?
+
+    /// Refused: a key on the command line is readable by every process in /proc/PID/cmdline.
+    @Option(help: .hidden)
     var jellyfinApiKey: String?
 
-    var url: String { jellyfinUrl ?? ProcessInfo.processInfo.environment["JELLYFIN_URL"] ?? "" }
-    var apiKey: String { jellyfinApiKey ?? ProcessInfo.processInfo.environment["JELLYFIN_API_KEY"] ?? "" }
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+    var url: String { jellyfinUrl ?? environment["JELLYFIN_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8096" }
+
+    /// The key from --jellyfin-api-key-file, else JELLYFIN_API_KEY.
+    func apiKey() throws -> String {
+        if let file = jellyfinApiKeyFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("--jellyfin-api-key-file \(file) cannot be read")
+            }
+            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !key.isEmpty else { throw ValidationError("--jellyfin-api-key-file \(file) is empty") }
+            return key
+        }
+        if let key = environment["JELLYFIN_API_KEY"], !key.isEmpty { return key }
+        throw ValidationError("no Jellyfin API key: set JELLYFIN_API_KEY or --jellyfin-api-key-file FILE (create the key in the dashboard: Administration > API Keys)")
+    }
 
     mutating func validate() throws {
+        if jellyfinApiKey != nil {
+            throw ValidationError("--jellyfin-api-key is not accepted: a key on the command line is readable by any process in /proc; put it in JELLYFIN_API_KEY or a file named by --jellyfin-api-key-file")
+        }
         guard URL(string: url)?.scheme?.hasPrefix("http") == true else {
             throw ValidationError("--jellyfin-url (or JELLYFIN_URL) must be an http:// or https:// URL")
         }
-        guard !apiKey.isEmpty else { throw ValidationError("--jellyfin-api-key (or JELLYFIN_API_KEY) is required") }
+        _ = try apiKey()
     }
 
-    func client() -> JellyfinClient { JellyfinClient(baseURL: url, apiKey: apiKey) }
+    func client(timeout: Double = 15) -> JellyfinClient { JellyfinClient(baseURL: url, apiKey: (try? apiKey()) ?? "", timeout: timeout) }
 }
 
 struct JellyfinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jellyfin",
         abstract: "Drive Jellyfin's scheduled tasks through Baton.",
-        subcommands: [RunTask.self, DisableTriggers.self])
+        subcommands: [JellyfinScheduleCommand.self, JellyfinStatusCommand.self, JellyfinRestoreCommand.self, RunTask.self, DisableTriggers.self])
 
     struct DisableTriggers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "disable-triggers",
-            abstract: "Remove a Jellyfin task's own triggers, so only Baton-driven runs happen.",
+            abstract: "Remove a Jellyfin task's own triggers (keeps no copy: prefer `jellyfin schedule`, which saves them in Baton first).",
             discussion: "Looks the task up by Key in GET /ScheduledTasks and posts [] to /ScheduledTasks/{id}/Triggers. Exit 0 on success, 1 on any error. Idempotent.")
 
         @Option(help: ArgumentHelp("The task's Key, e.g. RefreshLibrary.", valueName: "key"))
@@ -271,7 +297,6 @@ struct JellyfinCommand: AsyncParsableCommand {
                 return Result(status: .cancelled, detail: "Jellyfin: \(error)")
             }
 
-            var sawRunning = found.State == "Running"
             var errors = 0
             var lastError = ""
             while true {
@@ -307,11 +332,12 @@ struct JellyfinCommand: AsyncParsableCommand {
                     continue
                 }
                 if now.State == "Running" || now.State == "Cancelling" {
-                    sawRunning = true
                     continue
                 }
                 let changed = now.LastExecutionResult != nil && !(now.LastExecutionResult!.sameRun(as: before))
-                if changed || sawRunning, let result = now.LastExecutionResult {
+                // Jellyfin sets State to Idle a moment BEFORE it writes LastExecutionResult
+                // (ScheduledTaskWorker.cs, v10.11.11, ExecuteInternal): only a changed result ends the run.
+                if changed, let result = now.LastExecutionResult {
                     let took = Format.duration(ms: (clock.now - started).milliseconds)
                     var detail = "Jellyfin: \(result.Status ?? "unknown") after \(took)"
                     if let message = result.ErrorMessage, !message.isEmpty { detail += ": \(message)" }

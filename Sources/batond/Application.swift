@@ -73,7 +73,7 @@ final class Application: Sendable {
         let wait = config.redisWaitReplicas > 0 ? ReplicaWait(replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitMs) : nil
         // Run metrics see every claim and completion on its way to the outbox.
         let recorder = ObservedHistory(outbox, runs: metrics.runs)
-        let services = Services(
+        var services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                      history: recorder, fencingFloor: floor, events: metrics),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
@@ -82,6 +82,7 @@ final class Application: Sendable {
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
+        services.schedules = PostgresSchedules(db: postgres, history: history)
         let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
         var settings = ServerSettings(listen: config.listen, threads: config.threads)
         settings.maxBodyBytes = 64 * 1024

@@ -209,11 +209,11 @@ import Testing
         let pg = try PostgresServer()
         let redis = try RedisProcess()
         let servers = try concurrently(3) { _ in try BatondProcess(redisURL: redis.url, databaseURL: pg.url) }
-        #expect(try pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM baton.schema_migrations") == "1,2")
+        #expect(try pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM baton.schema_migrations") == "1,2,3")
         for s in servers { #expect(!s.log.contains("\"level\":\"error\""), "\(s.log)") }
         let restarted = try BatondProcess(redisURL: redis.url, databaseURL: pg.url)
         #expect(restarted.log.contains("schema baton is up to date"))
-        #expect(try pg.sql("SELECT count(*) FROM baton.schema_migrations") == "2")
+        #expect(try pg.sql("SELECT count(*) FROM baton.schema_migrations") == "3")
         // Everything batond writes is a structured line, libpq's and libmicrohttpd's messages
         // included (no raw "NOTICE: schema already exists").
         for s in servers + [restarted] {

@@ -125,14 +125,52 @@ import Testing
     }
 
     @Test func jellyfinRunTask() throws {
+        let keyFile = NSTemporaryDirectory() + "batonctl-test-key-\(getpid())"
+        try "k3y\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
         let command = try Batonctl.parseAsRoot([
             "jellyfin", "run-task", "--task", "RefreshLibrary", "--jellyfin-url", "http://127.0.0.1:8096",
-            "--jellyfin-api-key", "k", "--slot", "s", "--holder", "pod-a",
+            "--jellyfin-api-key-file", keyFile, "--slot", "s", "--holder", "pod-a",
         ])
         let run = try #require(command as? JellyfinCommand.RunTask)
         #expect(run.claim.task == "RefreshLibrary")
         #expect(run.jellyfin.url == "http://127.0.0.1:8096")
+        #expect(try run.jellyfin.apiKey() == "k3y")
         #expect(run.pollInterval.milliseconds == 2000)
+    }
+
+    /// A key on the command line is readable by any process in /proc/PID/cmdline.
+    @Test func aJellyfinKeyOnTheCommandLineIsRefused() {
+        for args in [["run-task", "--task", "RefreshLibrary"], ["schedule"], ["restore"], ["status"]] {
+            do {
+                _ = try Batonctl.parseAsRoot(["jellyfin"] + args + ["--holder", "pod-a", "--jellyfin-api-key", "k"])
+                Issue.record("jellyfin \(args[0]) accepted --jellyfin-api-key")
+            } catch {
+                let message = Batonctl.message(for: error)
+                #expect(message.contains("--jellyfin-api-key is not accepted") && message.contains("JELLYFIN_API_KEY"), "\(message)")
+            }
+        }
+        #expect(throws: (any Error).self) {
+            try Batonctl.parseAsRoot(["jellyfin", "schedule", "--holder", "pod-a", "--jellyfin-api-key-file", "/nonexistent/key"])
+        }
+    }
+
+    @Test func scheduleOptions() throws {
+        let keyFile = NSTemporaryDirectory() + "batonctl-test-key2-\(getpid())"
+        try "k".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let command = try Batonctl.parseAsRoot([
+            "jellyfin", "schedule", "--holder", "pod-a", "--jellyfin-api-key-file", keyFile, "--per-pod", "RefreshGuide",
+            "--skip", "PluginUpdates", "--time-zone", "Europe/Berlin",
+        ])
+        let s = try #require(command as? JellyfinScheduleCommand)
+        #expect(s.jellyfin.url == "http://127.0.0.1:8096")
+        #expect(s.schedule.perPod == ["RefreshGuide"] && s.schedule.skip == ["PluginUpdates"])
+        #expect(try s.schedule.zone().identifier == "Europe/Berlin")
+        #expect(s.schedule.firstRunDelay.milliseconds == 3_600_000)
+        #expect(throws: (any Error).self) {
+            try Batonctl.parseAsRoot(["jellyfin", "schedule", "--holder", "pod-a", "--jellyfin-api-key-file", keyFile, "--time-zone", "Mars/Olympus"])
+        }
     }
 
     @Test func healthTakesAURL() throws {

@@ -75,6 +75,7 @@ extension RunRecord {
             ("detail", .string(detail)),
             ("mode", .string(mode.rawValue)),
             ("late", .bool(late)),
+            ("external", .bool(external)),
             ("duration_ms", .int(duration)),
         ])
     }

@@ -54,10 +54,13 @@ public struct RunRecord: Sendable, Equatable {
     public let mode: Mode
     /// The completion arrived after the claim had expired or been taken over.
     public var late: Bool
+    /// A run that started without a claim (Jellyfin ran it by itself: its dashboard's Run
+    /// button, a library change) and was reported afterwards, so the history is complete.
+    public var external: Bool
 
     public init(runId: String, task: TaskName, slot: Slot?, holder: Holder, fencingToken: FencingToken?,
                 claimedAtMs: Int64?, lockAtMostMs: Int? = nil, finishedAtMs: Int64? = nil, status: RunStatus = .running,
-                detail: String? = nil, mode: Mode, late: Bool = false) {
+                detail: String? = nil, mode: Mode, late: Bool = false, external: Bool = false) {
         self.runId = runId
         self.task = task
         self.slot = slot
@@ -70,6 +73,7 @@ public struct RunRecord: Sendable, Equatable {
         self.detail = detail
         self.mode = mode
         self.late = late
+        self.external = external
     }
 }
 

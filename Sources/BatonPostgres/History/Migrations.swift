@@ -38,6 +38,37 @@ public enum Migrations {
         (2, """
         ALTER TABLE baton.task_runs ADD COLUMN IF NOT EXISTS lock_at_most_ms integer;
         """),
+        // Shared schedules (PUT /schedules/{task}): the current revision per task, every
+        // revision with its triggers, and runs reported after the fact (POST /tasks/{task}/runs).
+        (3, """
+        ALTER TABLE baton.task_runs ADD COLUMN IF NOT EXISTS external boolean NOT NULL DEFAULT false;
+        CREATE TABLE IF NOT EXISTS baton.schedule_revisions (
+            task           text        NOT NULL,
+            revision       integer     NOT NULL,
+            saved_at       timestamptz NOT NULL,
+            saved_by       text        NOT NULL,
+            note           text,
+            PRIMARY KEY (task, revision)
+        );
+        CREATE TABLE IF NOT EXISTS baton.schedule_triggers (
+            task           text        NOT NULL,
+            revision       integer     NOT NULL,
+            position       integer     NOT NULL,
+            kind           text        NOT NULL CHECK (kind IN ('interval', 'daily', 'weekly', 'startup')),
+            interval_ms    bigint,
+            time_of_day_ms bigint,
+            day_of_week    text,
+            max_runtime_ms bigint,
+            PRIMARY KEY (task, revision, position),
+            FOREIGN KEY (task, revision) REFERENCES baton.schedule_revisions (task, revision)
+        );
+        CREATE TABLE IF NOT EXISTS baton.schedules (
+            task           text        PRIMARY KEY,
+            revision       integer     NOT NULL,
+            first_saved_at timestamptz NOT NULL,
+            FOREIGN KEY (task, revision) REFERENCES baton.schedule_revisions (task, revision)
+        );
+        """),
     ]
 
     /// Creates the schema and applies missing steps; returns the versions it applied.

@@ -66,7 +66,7 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
     static func runParams(_ r: RunRecord) -> [String?] {
         [r.runId, r.task.value, r.slot?.value, r.holder.value, r.fencingToken.map { String($0.value) },
          r.claimedAtMs.map(String.init), r.finishedAtMs.map(String.init), r.status.rawValue, r.detail,
-         r.mode.rawValue, r.late ? "true" : "false", r.lockAtMostMs.map(String.init)]
+         r.mode.rawValue, r.late ? "true" : "false", r.lockAtMostMs.map(String.init), r.external ? "true" : "false"]
     }
 
     /// One record per run id, in order of first appearance, combined by the rules of the
@@ -87,7 +87,7 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
                                       lockAtMostMs: [m.lockAtMostMs, r.lockAtMostMs].compactMap { $0 }.max(),
                                       finishedAtMs: r.finishedAtMs ?? m.finishedAtMs,
                                       status: r.status != .running ? r.status : m.status, detail: r.detail ?? m.detail,
-                                      mode: m.mode, late: m.late || r.late)
+                                      mode: m.mode, late: m.late || r.late, external: m.external || r.external)
         }
         return order.map { byId[$0]! }
     }
@@ -143,7 +143,7 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
         return RunRecord(runId: runId, task: task, slot: row[2].flatMap(Slot.init), holder: holder,
                          fencingToken: row[4].flatMap(Int64.init).map(FencingToken.init),
                          claimedAtMs: row[5].flatMap(Int64.init), finishedAtMs: row[6].flatMap(Int64.init),
-                         status: status, detail: row[8], mode: mode, late: row[10] == "t")
+                         status: status, detail: row[8], mode: mode, late: row[10] == "t", external: row[11] == "t")
     }
 }
 
@@ -183,20 +183,20 @@ enum SQL {
     """
 
     /// Claim and finish merge by run id in either order; a finish is never undone.
-    /// The upsert for `count` runs (12 parameters each, in ``PostgresHistory/runParams(_:)``
+    /// The upsert for `count` runs (13 parameters each, in ``PostgresHistory/runParams(_:)``
     /// order); their run ids must differ (see ``PostgresHistory/merged(_:)``).
     static func upsertRuns(count: Int) -> String {
         let rows = (0..<count).map { n in
-            let p = { (k: Int) in "$\(n * 12 + k)" }
+            let p = { (k: Int) in "$\(n * 13 + k)" }
             return "(\(p(1))::uuid, \(p(2)), \(p(3)), \(p(4)), \(p(5))::bigint, to_timestamp(\(p(6))::bigint / 1000.0), "
-                + "to_timestamp(\(p(7))::bigint / 1000.0), \(p(8)), \(p(9)), \(p(10)), \(p(11))::boolean, \(p(12))::integer)"
+                + "to_timestamp(\(p(7))::bigint / 1000.0), \(p(8)), \(p(9)), \(p(10)), \(p(11))::boolean, \(p(12))::integer, \(p(13))::boolean)"
         }
         return upsertRunsHead + rows.joined(separator: ",\n") + "\n" + upsertRunsConflict
     }
 
     static let upsertRunsHead = """
     INSERT INTO baton.task_runs (run_id, task, slot, holder, fencing_token, claimed_at, finished_at, status, detail, mode, late,
-                                 lock_at_most_ms)
+                                 lock_at_most_ms, external)
     VALUES
 
     """
@@ -210,7 +210,8 @@ enum SQL {
         finished_at   = COALESCE(EXCLUDED.finished_at, baton.task_runs.finished_at),
         status        = CASE WHEN EXCLUDED.status <> 'running' THEN EXCLUDED.status ELSE baton.task_runs.status END,
         detail        = COALESCE(EXCLUDED.detail, baton.task_runs.detail),
-        late          = baton.task_runs.late OR EXCLUDED.late
+        late          = baton.task_runs.late OR EXCLUDED.late,
+        external      = baton.task_runs.external OR EXCLUDED.external
     """
 
     /// A cancelled run leaves its slot open, as in the Redis scripts.
@@ -222,7 +223,7 @@ enum SQL {
     static let runColumns = """
     run_id::text, task, slot, holder, fencing_token::text,
     (extract(epoch FROM claimed_at) * 1000)::bigint::text, (extract(epoch FROM finished_at) * 1000)::bigint::text,
-    status, detail, mode, late
+    status, detail, mode, late, external
     """
 
     static let runsOfTask = """
