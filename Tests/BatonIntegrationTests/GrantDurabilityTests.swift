@@ -51,7 +51,10 @@ import Testing
 
         let replica = try RedisProcess(extraArgs: ["--replicaof", "127.0.0.1", String(master.port)])
         #expect(eventually(10) { (try? replica.cli("INFO", "replication"))?.contains("master_link_status:up") == true })
-        #expect(w.election.acquire(lease, holder: holder, ttlMs: 5_000).value?.mode == .normal)
+        // Link up is not yet caught up: the first WAIT right after the initial sync may see
+        // no acknowledgement within 50 ms (failed 2 of 3 runs on a loaded 2-core machine).
+        // Each refused attempt is voided, so retrying is what a caller would do.
+        #expect(eventually(5) { w.election.acquire(lease, holder: holder, ttlMs: 5_000).value?.mode == .normal })
         #expect(w.tasks.claim(ClaimRequest(task: task, holder: holder, slot: nil, lockAtMostMs: 60_000, lockAtLeastMs: 0)).value?.claimed == true)
         #expect(try replica.cli("EXISTS", "baton:lease:{durable}") == "1")
     }

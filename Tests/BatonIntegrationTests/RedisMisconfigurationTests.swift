@@ -28,11 +28,17 @@ import Testing
 
     /// Acquire, renew, claim and read, several times each: every answer is a 503 naming
     /// `expected`, none is a grant, and the breaker never opens.
-    static func expectMisconfigured(_ url: String, _ expected: Misconfiguration, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    ///
+    /// `writesRefused`: only writing is denied (the refusal happens inside a script). A renew of
+    /// a lease nobody holds grants nothing and so writes nothing (issue 15): it is a plain
+    /// 409, which is right, and never a grant.
+    static func expectMisconfigured(_ url: String, _ expected: Misconfiguration, writesRefused: Bool = false,
+                                    sourceLocation: SourceLocation = #_sourceLocation) throws {
         let w = try wiring(url)
         let lease = LeaseName("misconfig")!
         let holder = Holder("pod-a")!
         var codes: [Misconfiguration?] = []
+        var renewConflicts = 0
         func note<V>(_ d: Decision<V>) {
             switch d {
             case .unavailable(let error, _): codes.append(error?.misconfiguration)
@@ -41,10 +47,12 @@ import Testing
         }
         for _ in 0..<4 {
             note(w.election.acquire(lease, holder: holder, ttlMs: 5_000))
-            note(w.election.renew(lease, holder: holder, ttlMs: 5_000, fencingToken: nil))
+            let renewed = w.election.renew(lease, holder: holder, ttlMs: 5_000, fencingToken: nil)
+            if writesRefused, case .conflict = renewed { renewConflicts += 1 } else { note(renewed) }
             note(w.tasks.claim(ClaimRequest(task: TaskName("nightly")!, holder: holder, slot: nil, lockAtMostMs: 60_000, lockAtLeastMs: 0)))
         }
         #expect(codes == Array(repeating: expected, count: codes.count), "answers for \(expected.rawValue)", sourceLocation: sourceLocation)
+        #expect(codes.count + renewConflicts == 12, sourceLocation: sourceLocation)
         #expect(w.breaker.state == .closed, sourceLocation: sourceLocation)
         #expect(w.breaker.snapshot().totalFailures == 0, sourceLocation: sourceLocation)
     }
@@ -62,7 +70,7 @@ import Testing
 
         try Self.expectMisconfigured("redis://noscripts:pw@\(at)/0", .aclDenied)
         try Self.expectMisconfigured("redis://wrongkeys:pw@\(at)/0", .aclDenied)
-        try Self.expectMisconfigured("redis://nohset:pw@\(at)/0", .aclDenied)  // refused inside the script
+        try Self.expectMisconfigured("redis://nohset:pw@\(at)/0", .aclDenied, writesRefused: true)  // refused inside the script
         try Self.expectMisconfigured("redis://baton:wrong-pw@\(at)/0", .authFailed)
         try Self.expectMisconfigured("redis://baton:good-pw@\(at)/99", .badDatabase)
         try redis.cli("ACL", "SETUSER", "default", "on", "resetpass", ">default-pw")
@@ -86,7 +94,7 @@ import Testing
         let redis = try RedisProcess()
         try redis.cli("SET", "filler", String(repeating: "x", count: 1_000))
         try redis.cli("CONFIG", "SET", "maxmemory", "1")
-        try Self.expectMisconfigured(redis.url, .outOfMemory)
+        try Self.expectMisconfigured(redis.url, .outOfMemory, writesRefused: true)
         // The same wiring does grant everyone on a real outage: that is what a
         // misconfiguration must never reach.
         let w = try Self.wiring(redis.url)

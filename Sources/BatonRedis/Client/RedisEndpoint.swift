@@ -68,10 +68,6 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             guard !fragment.isEmpty else { throw ConfigurationError("the master's name after # is empty") }
             masterName = percentDecoded(String(fragment))
         }
-        if let q = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: q)...]
-            rest = rest[..<q]
-        }
         if let at = rest.lastIndex(of: "@") {
             let userinfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
@@ -83,9 +79,15 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
                 password = percentDecoded(String(userinfo))
             }
         }
-        // A query (`?password=`) is not read: it would otherwise end up in the host, and the
-        // host is shown in logs and /status.
-        guard !rest.contains("?"), !rest.contains("#") else { throw ConfigurationError("query and fragment are not supported in redis:// URLs (put the password before the host: redis://:PASSWORD@host)") }
+        // The query starts after the userinfo (a password may hold `?` and `#`). redis:// takes
+        // none (`?password=` would otherwise end up in the host, which logs and /status show).
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        guard sentinelMode || query.isEmpty, !rest.contains("#") else {
+            throw ConfigurationError("query and fragment are not supported in redis:// URLs (put the password before the host: redis://:PASSWORD@host)")
+        }
         database = 0
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
@@ -115,7 +117,6 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             address = .tcp(host: hosts[0].host, port: hosts[0].port)
             return
         }
-        guard query.isEmpty else { throw ConfigurationError("redis:// takes no query options") }
         let (host, port) = try Self.hostPort(rest, defaultPort: 6379)
         address = .tcp(host: host, port: port)
     }
