@@ -3,11 +3,21 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// Set when the answer comes later (see ``DeferredResponse``); status, headers and body
+    /// are then not sent.
+    public var deferred: DeferredResponse?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+
+    /// The request is held, without a worker thread, until `answer` is fulfilled.
+    public static func deferred(_ answer: DeferredResponse) -> HTTPResponse {
+        var r = HTTPResponse(status: 200)
+        r.deferred = answer
+        return r
     }
 
     /// A JSON answer.
