@@ -12,6 +12,8 @@ public struct Services: Sendable {
     public let postgresBreaker: CircuitBreaker
     public let facts: RuntimeFacts
     public let defaults: Defaults
+    /// Blocking reads (`?index=&wait=`); nil: reads answer at once, without an index.
+    public var watching: Watching?
 
     public init(election: LeaderElection, tasks: TaskCoordinator, sessions: SessionValidator, history: any HistoryReader,
                 outbox: HistoryOutbox, postgresBreaker: CircuitBreaker, facts: RuntimeFacts, defaults: Defaults) {

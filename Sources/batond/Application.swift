@@ -15,6 +15,8 @@ final class Application: Sendable {
     let facts: RuntimeFacts
     let server: HTTPServer
     let watcher: RedisWatcher
+    let watches: WatchHub
+    let changeFeed: RedisChangeFeed
 
     init(config: Configuration) throws {
         self.config = config
@@ -50,7 +52,7 @@ final class Application: Sendable {
             Log.current.warn("redis server changed (restart or failover): earlier tenures and claims end; new ones wait until they have run out",
                              ["previous_run_id": .string(String(old.prefix(12))), "run_id": .string(String(new.prefix(12)))])
         }
-        let services = Services(
+        var services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                      history: outbox, fencingFloor: floor, events: metrics),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
@@ -59,6 +61,10 @@ final class Application: Sendable {
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
+        // Blocking reads: one change feed (a Redis subscription) per process wakes the held requests.
+        watches = WatchHub(limit: config.watchLimit)
+        services.watching = Watching(index: RedisChangeIndex(redis: redis), hub: watches)
+        changeFeed = RedisChangeFeed(endpoint: { [redis] in redis.endpoint }, listener: ExpiryModeLog(watches))
         let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
         var settings = ServerSettings(listen: config.listen, threads: config.threads)
         settings.maxBodyBytes = 64 * 1024
@@ -87,6 +93,8 @@ final class Application: Sendable {
         }
         outbox.start()
         watcher.start()
+        watches.start()
+        changeFeed.start()
         try server.start()
         log.info("batond listening", [
             "listen": .string(config.listen), "port": .int(Int64(server.port)), "threads": .int(Int64(config.threads)),
@@ -103,6 +111,8 @@ final class Application: Sendable {
         let log = Log.current
         log.info("shutting down", ["signal": .string(reason)])
         facts.setDraining()
+        changeFeed.stop()
+        watches.stop()
         let cut = server.stop(graceMs: 6_000)
         let unwritten = outbox.shutdown(timeoutMs: 2_500)
         if unwritten > 0 {
