@@ -16,6 +16,7 @@ public struct BatonService: HTTPHandler {
         var r = Router()
         LeaderRoutes(services: services).register(&r)
         TaskRoutes(services: services).register(&r)
+        EventRoutes(services: services).register(&r)
         SessionRoutes(services: services, extractor: TokenExtractor(legacy: legacyAuth), metrics: metrics).register(&r)
         OpsRoutes(services: services, metrics: metrics).register(&r)
         self.router = r

@@ -16,6 +16,7 @@ final class Application: Sendable {
     let server: HTTPServer
     let watcher: RedisWatcher
     let watches: WatchHub
+    let events: EventBus
     let changeFeed: RedisChangeFeed
 
     init(config: Configuration) throws {
@@ -63,8 +64,9 @@ final class Application: Sendable {
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
         // Blocking reads: one change feed (a Redis subscription) per process wakes the held requests.
         watches = WatchHub(limit: config.watchLimit)
-        services.watching = Watching(index: RedisChangeIndex(redis: redis), hub: watches)
-        changeFeed = RedisChangeFeed(endpoint: { [redis] in redis.endpoint }, listener: ExpiryModeLog(watches))
+        events = EventBus(limit: config.eventStreamLimit)
+        services.watching = Watching(index: RedisChangeIndex(redis: redis), hub: watches, events: events)
+        changeFeed = RedisChangeFeed(endpoint: { [redis] in redis.endpoint }, listener: ExpiryModeLog(watches, events))
         let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
         var settings = ServerSettings(listen: config.listen, threads: config.threads)
         settings.maxBodyBytes = 64 * 1024
@@ -94,6 +96,7 @@ final class Application: Sendable {
         outbox.start()
         watcher.start()
         watches.start()
+        events.start()
         changeFeed.start()
         try server.start()
         log.info("batond listening", [
@@ -113,6 +116,7 @@ final class Application: Sendable {
         facts.setDraining()
         changeFeed.stop()
         watches.stop()
+        events.stop()
         let cut = server.stop(graceMs: 6_000)
         let unwritten = outbox.shutdown(timeoutMs: 2_500)
         if unwritten > 0 {

@@ -2,17 +2,28 @@ import BatonAPI
 import BatonCore
 import Synchronization
 
-/// Passes the change feed to the watch hub and says, once per change of it, how expiry
+/// Passes the change feed to the watch hub and the event bus, and says, once per change of it, how expiry
 /// reaches watchers: Redis' own `expired` events, or a re-read at each watched tenure's
 /// expiry because `notify-keyspace-events` lacks `Ex` (or CONFIG is not allowed).
 struct ExpiryModeLog: ChangeListener {
     let hub: WatchHub
+    let events: EventBus
     private let last = LastMode()
 
-    init(_ hub: WatchHub) { self.hub = hub }
+    init(_ hub: WatchHub, _ events: EventBus) {
+        self.hub = hub
+        self.events = events
+    }
 
-    func changed(_ key: WatchKey) { hub.changed(key) }
-    func feedDown(_ reason: String) { hub.feedDown(reason) }
+    func changed(_ key: WatchKey) {
+        hub.changed(key)
+        events.changed(key)
+    }
+
+    func feedDown(_ reason: String) {
+        hub.feedDown(reason)
+        events.mode("degraded")
+    }
 
     func feedUp(expiryEvents: Bool) {
         if last.swap(expiryEvents) != expiryEvents {
@@ -23,6 +34,7 @@ struct ExpiryModeLog: ChangeListener {
             }
         }
         hub.feedUp(expiryEvents: expiryEvents)
+        events.mode("normal", expiryEvents: expiryEvents)
     }
 }
 

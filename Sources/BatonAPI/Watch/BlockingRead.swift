@@ -5,10 +5,13 @@ import BatonHTTP
 public struct Watching: Sendable {
     public let index: any ChangeIndexStore
     public let hub: WatchHub
+    /// `GET /events`; nil: the route answers 404-like 503 (not configured).
+    public let events: EventBus?
 
-    public init(index: any ChangeIndexStore, hub: WatchHub) {
+    public init(index: any ChangeIndexStore, hub: WatchHub, events: EventBus? = nil) {
         self.index = index
         self.hub = hub
+        self.events = events
     }
 }
 

@@ -93,6 +93,7 @@ public final class HTTPServer: Sendable {
         if fd >= 0 { Glibc.close(fd) }
         // libmicrohttpd must not be stopped with suspended connections (microhttpd.h): the
         // owners of held requests should have answered them by now; whatever is left gets a 503.
+        for stream in context.streams.withLock({ Array($0.values) }) { stream.finish() }
         for held in context.held.withLock({ Array($0.values) }) {
             held.fulfill(Problem.unavailable("batond", retryAfterMs: 1_000, detail: "batond is shutting down; retry on another replica").response)
         }
@@ -119,6 +120,8 @@ final class ServerContext: Sendable {
     let deadline: HeaderDeadline
     /// Requests held without a worker (``DeferredResponse``), answered at the latest by `stop`.
     let held = Mutex<[ObjectIdentifier: DeferredResponse]>([:])
+    /// Open event streams (suspended while idle), finished by `stop`.
+    let streams = Mutex<[ObjectIdentifier: EventStream]>([:])
 
     init(handler: any HTTPHandler, observer: (any HTTPObserver)?, maxBody: Int, deadline: HeaderDeadline) {
         self.handler = handler
@@ -306,8 +309,20 @@ private func lookup(_ connection: OpaquePointer, _ kind: MHD_ValueKind, _ name: 
 
 private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ request: HTTPRequest,
                      _ pending: PendingRequest, _ server: ServerContext, close: Bool) -> MHD_Result {
-    let made: OpaquePointer? = response.body.withUnsafeBytes { buf in
-        MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+    let made: OpaquePointer?
+    if let stream = response.stream {
+        server.streams.withLock { open in
+            open = open.filter { !$0.value.isOver }
+            open[ObjectIdentifier(stream)] = stream
+        }
+        // A stream has no answer deadline (HeaderDeadline): it is bounded by its buffer limit.
+        let binding = StreamBinding(stream: stream, connection: Int(bitPattern: UnsafeRawPointer(connection)))
+        made = MHD_create_response_from_callback(UInt64.max, 4096, streamRead, Unmanaged.passRetained(binding).toOpaque(), streamFreed)
+        if made == nil { stream.closed() }
+    } else {
+        made = response.body.withUnsafeBytes { buf in
+            MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+        }
     }
     guard let r = made else { return MHD_Result.NO }
     for (name, value) in response.headers { addHeader(r, name, value) }
@@ -315,7 +330,7 @@ private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ re
     if close { addHeader(r, "Connection", "close") }
     let result = MHD_queue_response(connection, UInt32(response.status), r)
     MHD_destroy_response(r)
-    if server.deadline.enabled, let clock = clock(of: connection) { server.deadline.sending(clock) }
+    if response.stream == nil, server.deadline.enabled, let clock = clock(of: connection) { server.deadline.sending(clock) }
     server.observer?.served(request, response, durationNs: monotonicNs() - pending.startNs)
     return result
 }
