@@ -141,6 +141,69 @@ import Testing
     }
 }
 
+/// `GET /events` through curl (a real SSE client would do the same: a long GET, read as it comes).
+@Suite(.serialized) struct EventStreamTests {
+    private func sse(_ port: Int, _ query: String, lastEventId: String? = nil, seconds: Int) throws -> (Subprocess, String) {
+        let out = NSTemporaryDirectory() + "sse-\(UUID().uuidString.prefix(8)).txt"
+        var args = ["-sN", "--max-time", String(seconds), "-H", "Authorization: Bearer \(BatondProcess.token)"]
+        if let lastEventId { args += ["-H", "Last-Event-ID: \(lastEventId)"] }
+        args.append("http://127.0.0.1:\(port)/events?\(query)")
+        return (try Subprocess.spawn("/usr/bin/curl", args, outputPath: out), out)
+    }
+
+    private func events(_ path: String) -> [(id: Int?, event: String, data: [String: Any])] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.components(separatedBy: "\n\n").compactMap { block in
+            var id: Int?, event: String?, data: [String: Any] = [:]
+            for line in block.split(separator: "\n") {
+                if line.hasPrefix("id: ") { id = Int(line.dropFirst(4)) }
+                if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
+                if line.hasPrefix("data: ") {
+                    data = (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any] ?? [:]
+                }
+            }
+            return event.map { (id, $0, data) }
+        }
+    }
+
+    @Test func changesThroughTheOtherReplicaResumeAndLimit() throws {
+        let redis = try RedisProcess()
+        try redis.cli("CONFIG", "SET", "notify-keyspace-events", "Ex")
+        let extra = ["BATON_EVENT_STREAM_LIMIT": "2"]
+        let a = try BatondProcess(redisURL: redis.url, databaseURL: WatchTests.noDatabase, extra: extra)
+        let b = try BatondProcess(redisURL: redis.url, databaseURL: WatchTests.noDatabase, extra: extra)
+        #expect(try eventually(5) { a.log.contains("redis change feed up") })
+        let (curl, out) = try sse(a.port, "lease=e1&task=t1", seconds: 4)
+        usleep(600_000)
+        #expect(try b.client().post("/leader", #"{"lease":"e1","holder":"pod-b","ttl_ms":1000}"#).status == 200)
+        #expect(try b.client().post("/tasks/claim", #"{"task":"t1","holder":"pod-b","lock_at_most_ms":60000}"#).status == 200)
+        #expect(try eventually(3) { events(out).contains { $0.event == "claimed" } })
+        let changed = try #require(events(out).first { $0.event == "leader_changed" })
+        #expect(changed.data["holder"] as? String == "pod-b" && changed.id != nil)
+        let firstId = try #require(changed.id)
+
+        // Resume after the first event: the rest is replayed, nothing before it.
+        let (again, out2) = try sse(a.port, "lease=e1&task=t1", lastEventId: String(firstId), seconds: 1)
+        again.wait()
+        let replay = events(out2)
+        #expect(!replay.isEmpty && replay.allSatisfy { ($0.id ?? 0) > firstId } && replay.contains { $0.event == "claimed" }, "\(replay.map(\.event))")
+        // A third stream on a replica serving its limit (2) is refused. (The resumed stream's
+        // curl has gone, but a suspended connection is noticed only at its next write.)
+        let refused = try a.client().get("/events?lease=e1")
+        #expect(refused.status == 503 && refused["code"] as? String == "too_many_watchers", "\(refused)")
+        curl.wait()
+        let names = events(out).map(\.event)
+        #expect(names.prefix(2) == ["lease_vacant", "claim_ended"], "current state first: \(names)")
+        #expect(names.last == "lease_vacant", "the 1 s lease expired: \(names)")
+        // An id that replica never sent (ids are per process): said so, then the state.
+        let (lost, out3) = try sse(b.port, "lease=e1", lastEventId: "999999", seconds: 1)
+        lost.wait()
+        #expect(events(out3).map(\.event) == ["events_lost", "lease_vacant"], "\(events(out3).map(\.event))")
+        let bad = try a.client().get("/events?lease=bad%20name")
+        #expect(bad.status == 400 && bad.isProblem)
+    }
+}
+
 extension Thread {
     /// Runs `body(k)` for k in 0..<n, each on its own thread; `wait()` gives the results in order.
     static func detachNewThreadWithResults<T: Sendable>(_ n: Int, _ body: @escaping @Sendable (Int) -> T) -> ThreadResults<T> {

@@ -111,6 +111,8 @@ public final class EventBus: Sendable {
         let current = keys.map { ($0.0, $0.1()) }
         let stream = EventStream(limit: bufferBytes)
         let outcome: Opened = state.withLock { s in
+            // Streams whose client left count no more (their response was freed).
+            if s.subscribers.count >= limit { s.subscribers = s.subscribers.filter { !$0.value.stream.isOver } }
             guard !s.stopped, s.subscribers.count < limit else { return .full }
             for (k, e) in keys where s.known[k] == nil {
                 if s.known.count >= maxKeys {
