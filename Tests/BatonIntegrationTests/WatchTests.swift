@@ -141,6 +141,45 @@ import Testing
     }
 }
 
+/// batonctl on blocking reads: `leader watch` prints each change and runs --exec; `lock --wait`
+/// starts as soon as the holder releases (polling would take up to 2 s).
+@Suite(.serialized) struct BatonctlWatchTests {
+    private func batonctl(_ d: BatondProcess, _ args: [String]) throws -> (Subprocess, String) {
+        let out = NSTemporaryDirectory() + "batonctl-\(UUID().uuidString.prefix(8)).txt"
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BATON_") }
+        env["BATON_URL"] = "http://127.0.0.1:\(d.port)"
+        env["BATON_TOKEN"] = BatondProcess.token
+        return (try Subprocess.spawn(TestEnvironment.batonctl, args, environment: env, outputPath: out), out)
+    }
+
+    private func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    @Test func leaderWatchAndLockWait() throws {
+        let redis = try RedisProcess()
+        let d = try BatondProcess(redisURL: redis.url, databaseURL: WatchTests.noDatabase)
+        let c = d.client()
+        #expect(try eventually(5) { d.log.contains("redis change feed up") })
+        let (watch, out) = try batonctl(d, ["leader", "watch", "--lease", "w6", "--count", "3", "--exec", "echo hook:$BATON_HOLDER:$BATON_INDEX"])
+        #expect(try eventually(5) { text(out).contains("hook::0") }, "the current state first: \(text(out))")
+        #expect(try c.post("/leader", #"{"lease":"w6","holder":"pod-a"}"#).status == 200)
+        #expect(try eventually(3) { text(out).contains("hook:pod-a:1") }, "\(text(out))")
+        #expect(try c.post("/lease/release", #"{"lease":"w6","holder":"pod-a"}"#).status == 200)
+        #expect(try eventually(3) { watch.poll() != nil }, "--count 3 ends the watch")
+        #expect(text(out).contains("hook::2") && text(out).contains("w6 pod-a (token"), "\(text(out))")
+
+        #expect(try c.post("/leader", #"{"lease":"w7","holder":"pod-a","ttl_ms":30000}"#).status == 200)
+        let (lock, lockOut) = try batonctl(d, ["lock", "--lease", "w7", "--holder", "pod-b", "--wait", "--", "true"])
+        #expect(try eventually(5) { text(lockOut).contains("waiting") }, "\(text(lockOut))")
+        usleep(300_000)
+        let released = Date()
+        #expect(try c.post("/lease/release", #"{"lease":"w7","holder":"pod-a"}"#).status == 200)
+        #expect(try eventually(5) { lock.poll() != nil })
+        let took = Date().timeIntervalSince(released)
+        #expect(took < 0.8, "lock --wait started \(took) s after the release: \(text(lockOut))")
+        #expect(text(lockOut).contains("leader of w7 as pod-b"), "\(text(lockOut))")
+    }
+}
+
 /// `GET /events` through curl (a real SSE client would do the same: a long GET, read as it comes).
 @Suite(.serialized) struct EventStreamTests {
     private func sse(_ port: Int, _ query: String, lastEventId: String? = nil, seconds: Int) throws -> (Subprocess, String) {
