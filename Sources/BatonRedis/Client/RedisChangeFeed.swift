@@ -60,12 +60,10 @@ public final class RedisChangeFeed: Sendable {
             let started = monotonicMs()
             let reason = session()
             if stopping.load(ordering: .relaxed) { break }
-            if subscribed.exchange(false, ordering: .relaxed) {
-                losses.add(1, ordering: .relaxed)
-                listener.feedDown(reason)
-            } else {
-                listener.feedDown(reason)
-            }
+            if subscribed.exchange(false, ordering: .relaxed) { losses.add(1, ordering: .relaxed) }
+            // Told on every failed attempt too: harmless (idempotent), and a listener that
+            // started before the first connect learns why the feed is not up.
+            listener.feedDown(reason)
             // A session that lasted a while was healthy: start the backoff again.
             if monotonicMs() - started > 10_000 { backoffMs = 100 }
             var slept = 0
