@@ -315,13 +315,11 @@ final class StoreHarness: Sendable {
         // Resources nobody ever used: every one of these is refused.
         for i in 0..<20 {
             let l = LeaseName("vacant-\(i)")!, t = TaskName("never-claimed-\(i)")!
-            guard case .notHeld(nil) = try s.leases.renew(l, holder: a, ttlMs: 60_000, fencingToken: nil,
-                                                          guardrails: Guardrails(recoveryWindowMs: 5_000, carriedWindowMs: 5_000)) else {
+            guard case .notHeld(nil) = try s.leases.renew(l, holder: a, ttlMs: 60_000, fencingToken: nil, guardrails: .none) else {
                 Issue.record("\(kind): renewed a vacant lease"); return
             }
             #expect(try s.leases.release(l, holder: a, fencingToken: nil) == .vacant)
-            guard case .lost(nil) = try s.claims.extend(t, runId: "r", holder: a, lockAtMostMs: 60_000,
-                                                        guardrails: Guardrails(carriedWindowMs: 5_000)) else {
+            guard case .lost(nil) = try s.claims.extend(t, runId: "r", holder: a, lockAtMostMs: 60_000, guardrails: .none) else {
                 Issue.record("\(kind): extended a claim nobody had"); return
             }
             guard case .late(nil) = try s.claims.complete(t, runId: "r", holder: a, status: .succeeded) else {
@@ -333,14 +331,26 @@ final class StoreHarness: Sendable {
         #expect(try s.resident() == 0, "\(kind): refused calls left data behind")
         #expect(try s.writeMark() == mark, "\(kind): refused calls wrote")
 
-        // Refusals of resources in use write nothing either (with a carried window too).
+        // Except what fencing needs: a replica that saw the server change carries the windows
+        // of what it granted, and its refused renew must leave them for every replica (a
+        // replica without them would grant at once: chaos/safety.py found 3 overlaps in 30 s).
+        let noted = LeaseName("vacant-noted")!
+        guard case .notHeld(nil) = try s.leases.renew(noted, holder: a, ttlMs: 60_000, fencingToken: nil,
+                                                      guardrails: Guardrails(carriedWindowMs: 5_000)) else {
+            Issue.record("\(kind): renewed a vacant lease"); return
+        }
+        guard case .recovering = try s.leases.acquire(noted, holder: b, ttlMs: 60_000, guardrails: .none) else {
+            Issue.record("\(kind): a carried window on a refused renew did not hold off another replica's grant"); return
+        }
+
+        // Refusals of resources in use write nothing either.
         guard case .acquired(let t, _) = try s.leases.acquire(lease, holder: a, ttlMs: 60_000, guardrails: .none),
               case .claimed(let c) = try s.claims.claim(ClaimRequest(task: task, holder: a, slot: Slot("s1"), lockAtMostMs: 60_000,
                                                                      lockAtLeastMs: 0), runId: "r1", guardrails: .none) else {
             Issue.record("\(kind): not granted"); return
         }
         let busy = try s.writeMark()
-        let carried = Guardrails(recoveryWindowMs: 5_000, carriedWindowMs: 5_000)
+        let carried = Guardrails.none  // with a window, a refusal records it (above)
         guard case .heldByOther = try s.leases.acquire(lease, holder: b, ttlMs: 60_000, guardrails: carried),
               case .notHeld = try s.leases.renew(lease, holder: b, ttlMs: 60_000, fencingToken: nil, guardrails: carried),
               case .notHeld = try s.leases.renew(lease, holder: a, ttlMs: 60_000, fencingToken: FencingToken(t.fencingToken.value - 1),

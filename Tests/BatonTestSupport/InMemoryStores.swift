@@ -130,6 +130,18 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         s.recoverUntil[key] = max(s.recoverUntil[key] ?? 0, now + Int64(window))
     }
 
+    /// The scripts' `note_windows`: a refusal records only a window Baton passes (carried, or
+    /// the recovery window when the data is from another server); a hash made for it alone
+    /// expires with the window.
+    private static func noteWindows(_ s: inout State, _ key: String, _ g: Guardrails, _ now: Int64) {
+        var w = g.carriedWindowMs
+        if s.epochs[key] != s.server { w = max(w, g.recoveryWindowMs) }
+        guard w > 0 else { return }
+        let existed = s.metaExpiresAt[key] != nil
+        holdOff(&s, key, now, w)
+        if existed { keepMeta(&s, key, 0, now) } else { s.metaExpiresAt[key] = now + Int64(w) }
+    }
+
     /// The scripts' `settle`: true when the resource's data is from another server (void
     /// what was found); its counter then jumps to the clock in µs.
     private static func settle(_ s: inout State, _ key: String, _ counter: inout Int64, _ g: Guardrails, _ now: Int64) -> Bool {
@@ -204,7 +216,10 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
             let key = "lease:\(lease.value)"
             // Held by another, or renewed by its holder, under this server: nothing to settle.
             if !foreign(s, key), var cur = s.leases[lease] {
-                guard cur.tenure.holder == holder else { return .heldByOther(view(cur, now)) }
+                guard cur.tenure.holder == holder else {
+                    Self.noteWindows(&s, key, g, now)
+                    return .heldByOther(view(cur, now))
+                }
                 Self.holdOff(&s, key, now, g.carriedWindowMs)
                 cur.expiresAt = now + Int64(ttlMs)
                 cur.tenure = Tenure(holder: holder, fencingToken: cur.tenure.fencingToken, acquiredAtMs: cur.tenure.acquiredAtMs,
@@ -237,8 +252,12 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
         return try withState { s, now in
             let key = "lease:\(lease.value)"
             // A tenure from an earlier server is void: not held (the next acquire settles it).
-            guard !foreign(s, key), var cur = s.leases[lease] else { return .notHeld(nil) }
+            guard !foreign(s, key), var cur = s.leases[lease] else {
+                Self.noteWindows(&s, key, g, now)
+                return .notHeld(nil)
+            }
             guard cur.tenure.holder == holder, fencingToken == nil || fencingToken == cur.tenure.fencingToken else {
+                Self.noteWindows(&s, key, g, now)
                 return .notHeld(view(cur, now))
             }
             Self.holdOff(&s, key, now, g.carriedWindowMs)
@@ -283,8 +302,14 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
             let key = "task:\(r.task.value)"
             // Refusals first, from what is there, so that a refused claim writes nothing.
             let current = visible(s, r.task).map { claimView($0, now) }
-            if let slot = r.slot, s.doneSlots.contains("\(r.task.value)\u{0}\(slot.value)") { return .refused(.slotDone, current: current) }
-            if let current { return .refused(current.state == .completed ? .recentlyCompleted : .held, current: current) }
+            if let slot = r.slot, s.doneSlots.contains("\(r.task.value)\u{0}\(slot.value)") {
+                Self.noteWindows(&s, key, g, now)
+                return .refused(.slotDone, current: current)
+            }
+            if let current {
+                Self.noteWindows(&s, key, g, now)
+                return .refused(current.state == .completed ? .recentlyCompleted : .held, current: current)
+            }
             var counter = s.taskCounters[r.task] ?? 0
             if Self.settle(&s, key, &counter, g, now), s.claims[r.task]?.claim.state == .running { s.claims[r.task] = nil }
             let next = Self.nextToken(&s, key, &counter, g, now)
@@ -307,8 +332,14 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
                        guardrails: () -> Guardrails) throws(BackendError) -> ExtendResult {
         let g = guardrails()
         return try withState { s, now in
-            guard var c = visible(s, task) else { return .lost(nil) }
-            guard c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else { return .lost(claimView(c, now)) }
+            guard var c = visible(s, task) else {
+                Self.noteWindows(&s, "task:\(task.value)", g, now)
+                return .lost(nil)
+            }
+            guard c.claim.runId == runId, c.claim.holder == holder, c.claim.state == .running else {
+                Self.noteWindows(&s, "task:\(task.value)", g, now)
+                return .lost(claimView(c, now))
+            }
             Self.holdOff(&s, "task:\(task.value)", now, g.carriedWindowMs)
             Self.keepMeta(&s, "task:\(task.value)", Int64(lockAtMostMs), now)
             c.expiresAt = now + Int64(lockAtMostMs)

@@ -61,6 +61,21 @@ enum FencingLua {
     local function foreign(meta, epoch)
       return epoch ~= '' and redis.call('HGET', meta, 'epoch') ~= epoch
     end
+    -- A refusal writes nothing, except what fencing needs: a window Baton passes (the carried
+    -- window after this replica saw the server change, or the resource's recovery window when
+    -- the hash is from another server) must reach `recover_until` even when this call grants
+    -- nothing, or another replica that did not grant those tenures hands the resource out while
+    -- they may still be believed (chaos/safety.py with two replicas: 3 overlapping tenures in
+    -- 30 s when refused renews stopped writing it). Without such a window nothing is written; a
+    -- hash made only for it expires with the window.
+    local function note_windows(meta, epoch, window, carried, now)
+      local w = carried
+      if foreign(meta, epoch) then w = math.max(w, window) end
+      if w <= 0 then return end
+      local existed = redis.call('EXISTS', meta) == 1
+      hold_off(meta, now, w)
+      if existed then keep_meta(meta, 0, now) else redis.call('PEXPIRE', meta, w) end
+    end
     -- The next fencing token, or nil and the time to wait while recovering. A token at or
     -- below the floor (the highest one Baton knows was handed out) means the counter went
     -- backwards without a change of server (its keys were deleted): it is raised to the
@@ -78,6 +93,32 @@ enum FencingLua {
         tok = redis.call('HINCRBY', meta, 'token', 1)
       end
       return tok, 0
+    end
+    -- Change index (issue 18): `index` grows with every change a watcher waits for (a tenure
+    -- or claim begins or ends, a run completes; renewals and extensions do not count), and
+    -- the script publishes the resource's key on `baton:changes` so every batond wakes its
+    -- watchers. A tenure or claim that ends by expiry is not written by anyone (Redis drops
+    -- the key), so `live` says one was there: a read that finds the key gone counts one
+    -- more (see `index_of`), and the next grant writes that one down before its own.
+    local function changed(meta, key)
+      redis.call('HINCRBY', meta, 'index', 1)
+      redis.call('PUBLISH', 'baton:changes', key)
+    end
+    local function began(meta, key)
+      if redis.call('HGET', meta, 'live') == '1' then redis.call('HINCRBY', meta, 'index', 1) end
+      redis.call('HSET', meta, 'live', '1')
+      changed(meta, key)
+    end
+    local function ended(meta, key)
+      redis.call('HSET', meta, 'live', '0')
+      changed(meta, key)
+    end
+    -- The index as a read sees it: `gone` when the tenure or claim that `live` marks is no
+    -- longer there (expired, or void because another server wrote it).
+    local function index_of(meta, gone)
+      local i = tonumber(redis.call('HGET', meta, 'index') or '0')
+      if gone and redis.call('HGET', meta, 'live') == '1' then i = i + 1 end
+      return i
     end
 
     """

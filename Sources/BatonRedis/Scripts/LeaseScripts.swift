@@ -22,6 +22,7 @@ enum LeaseScripts {
     if not foreign(KEYS[2], ARGV[6]) then
       local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
       if cur[1] and cur[1] ~= ARGV[1] then
+        note_windows(KEYS[2], ARGV[6], window, tonumber(ARGV[5]), now)
         return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
       end
       if cur[1] then
@@ -42,6 +43,7 @@ enum LeaseScripts {
     redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
     redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', tok, 'acquired_at', now, 'ttl', ttl)
     redis.call('PEXPIRE', KEYS[1], ttl)
+    began(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], ttl, now)
     return {1, ARGV[1], tok, now, ttl, ttl, prev}
     """)
@@ -49,18 +51,25 @@ enum LeaseScripts {
     /// ARGV: holder, ttl, fencing token ('' for any), fencing floor, recovery window,
     /// carried window, run id. Codes: 1 renewed, 0 not held.
     static let renew = LuaScript(name: "lease_renew", source: FencingLua.prelude + """
+    local now = now_ms()
     -- A tenure from an earlier server is void: not held (the next acquire settles it).
-    if foreign(KEYS[2], ARGV[7]) then return {0} end
+    if foreign(KEYS[2], ARGV[7]) then
+      note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+      return {0}
+    end
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
-    if not cur[1] then return {0} end
+    if not cur[1] then
+      note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+      return {0}
+    end
     if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
-      local now = now_ms()
       hold_off(KEYS[2], now, tonumber(ARGV[6]))
       redis.call('HSET', KEYS[1], 'ttl', ARGV[2])
       redis.call('PEXPIRE', KEYS[1], ARGV[2])
       keep_meta(KEYS[2], tonumber(ARGV[2]), now)
       return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(ARGV[2]), tonumber(ARGV[2])}
     end
+    note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
     return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
     """)
 
@@ -73,6 +82,7 @@ enum LeaseScripts {
     local pttl = redis.call('PTTL', KEYS[1])
     if cur[1] == ARGV[1] and (ARGV[2] == '' or ARGV[2] == cur[2]) then
       redis.call('DEL', KEYS[1])
+      ended(KEYS[2], KEYS[1])
       keep_meta(KEYS[2], 0, now_ms())
       return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}
     end
@@ -85,5 +95,11 @@ enum LeaseScripts {
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then return {0} end
     return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
+    """)
+
+    /// ARGV: run id. The lease's change index (see ``FencingLua``): an integer, 0 for a lease
+    /// Redis knows nothing about. Writes nothing.
+    static let index = LuaScript(name: "lease_index", source: FencingLua.prelude + """
+    return index_of(KEYS[2], foreign(KEYS[2], ARGV[1]) or redis.call('EXISTS', KEYS[1]) == 0)
     """)
 }

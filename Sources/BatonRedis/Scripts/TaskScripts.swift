@@ -44,10 +44,12 @@ enum TaskScripts {
     -- Refusals first, from what is there (a running claim of an earlier server is void),
     -- so that a refused claim writes nothing.
     local c = visible(ARGV[9])
-    if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4, c) end
-    if c then
-      if c[8] == 'completed' then return answer(3, c) end
-      return answer(2, c)
+    local refused = nil
+    if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then refused = 4
+    elseif c then refused = (c[8] == 'completed') and 3 or 2 end
+    if refused then
+      note_windows(KEYS[2], ARGV[9], tonumber(ARGV[7]), tonumber(ARGV[8]), now)
+      return answer(refused, c)
     end
     if settle(KEYS[2], ARGV[9], tonumber(ARGV[5]), tonumber(ARGV[7]), tonumber(ARGV[8]), now) then void_if_running() end
     local tok, wait = next_token(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[7]), now)
@@ -58,6 +60,7 @@ enum TaskScripts {
     redis.call('HSET', KEYS[1], 'run_id', ARGV[2], 'holder', ARGV[1], 'slot', ARGV[6], 'token', tok,
                'claimed_at', now, 'at_most', ARGV[3], 'at_least', ARGV[4], 'state', 'running')
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    began(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], tonumber(ARGV[3]), now)
     return answer(1, current())
     """)
@@ -74,6 +77,7 @@ enum TaskScripts {
       keep_meta(KEYS[2], tonumber(ARGV[3]), now)
       return answer(1, current())
     end
+    note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now_ms())
     return answer(0, c)
     """)
 
@@ -91,10 +95,12 @@ enum TaskScripts {
     if keep > 0 then
       redis.call('HSET', KEYS[1], 'state', 'completed')
       redis.call('PEXPIRE', KEYS[1], keep)
+      changed(KEYS[2], KEYS[1])
       keep_meta(KEYS[2], keep, now)
       return answer(1, current())
     end
     redis.call('DEL', KEYS[1])
+    ended(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], 0, now)
     c[8] = 'completed'
     c[9] = 0
@@ -104,5 +110,12 @@ enum TaskScripts {
     /// ARGV: run id.
     static let state = LuaScript(name: "task_state", source: FencingLua.prelude + current + """
     return answer(1, visible(ARGV[1]))
+    """)
+
+    /// ARGV: run id. The task's change index (see ``FencingLua``): an integer, 0 for a task
+    /// Redis knows nothing about. A running claim of another server is void, so gone.
+    /// Writes nothing.
+    static let index = LuaScript(name: "task_index", source: FencingLua.prelude + current + """
+    return index_of(KEYS[2], visible(ARGV[1]) == nil)
     """)
 }

@@ -1,0 +1,37 @@
+import BatonCore
+
+/// The change index of leases and tasks, read by one script each (see ``FencingLua``);
+/// on the calling thread's connection, like the stores.
+public struct RedisChangeIndex: ChangeIndexStore {
+    public let redis: PerThreadRedis
+
+    public init(redis: PerThreadRedis) { self.redis = redis }
+
+    public func index(of lease: LeaseName) throws(BackendError) -> Int64 {
+        try read(LeaseScripts.index, [RedisKeys.lease(lease), RedisKeys.leaseMeta(lease)])
+    }
+
+    public func index(of task: TaskName) throws(BackendError) -> Int64 {
+        try read(TaskScripts.index, [RedisKeys.claim(task), RedisKeys.taskMeta(task)])
+    }
+
+    private func read(_ script: LuaScript, _ keys: [String]) throws(BackendError) -> Int64 {
+        let reply = try script.run(on: redis.connection, keys: keys) { command, runId in command.append(runId) }
+        guard let i = reply.integer else { throw BackendError(.protocolError, "script \(script.name): unexpected reply") }
+        return i
+    }
+}
+
+extension RedisKeys {
+    /// The channel the scripts publish changed keys on.
+    static let changesChannel = "baton:changes"
+
+    /// What a changed or expired key means to watchers: a lease's or a task's claim key;
+    /// nil for every other key (meta hashes, slot markers, keys of other applications).
+    static func watchKey(of key: String) -> WatchKey? {
+        guard let name = tag(of: key) else { return nil }
+        if key == "baton:lease:{\(name)}" { return LeaseName(name).map(WatchKey.lease) }
+        if key == "baton:task:{\(name)}:claim" { return TaskName(name).map(WatchKey.task) }
+        return nil
+    }
+}
