@@ -32,13 +32,17 @@ public final class Metrics: CoordinationEvents {
     private let state = Mutex(State())
     /// Per-task run counters and timestamps (fed through ``ObservedHistory``).
     public let runs = TaskRunMetrics()
+    /// Per-task schedule periods, from the saved schedules (read at scrape time, cached briefly).
+    public let schedules: ScheduleMetrics
     private let refusalLines = LogLimiter(limit: 10, windowMs: 60_000)
     /// One line a minute per kind of misconfiguration (every caller gets the same 503).
     private let misconfigurationLines = Dictionary(uniqueKeysWithValues: Misconfiguration.allCases.map {
         ($0, LogLimiter(limit: 1, windowMs: 60_000))
     })
 
-    public init() {}
+    public init(schedules: ScheduleMetrics = ScheduleMetrics()) {
+        self.schedules = schedules
+    }
 
     /// Methods kept as a label value; any other is counted as `other`.
     public static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]

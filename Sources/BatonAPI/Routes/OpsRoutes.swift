@@ -25,6 +25,7 @@ struct OpsRoutes {
             }
             metrics.runs.render(into: &text)
             LeaseGauge.render(services, into: &text)
+            metrics.schedules.render(store: services.schedules, breaker: services.postgresBreaker, clock: services.clock, into: &text)
             return .text(200, text, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         r.add("GET", "/openapi.yaml") { _, _ in
