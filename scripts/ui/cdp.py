@@ -97,7 +97,9 @@ class Page:
 
     def __init__(self, browser):
         self.b = browser
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        # The first command waits for Chromium's start-up: over 20 s once, on a fresh
+        # profile with the 2-core machine loaded by builds.
+        target = browser.send("Target.createTarget", {"url": "about:blank"}, timeout=90)["targetId"]
         self.s = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
