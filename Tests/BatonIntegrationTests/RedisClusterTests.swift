@@ -88,31 +88,60 @@ import Testing
             tokens[l] = r["fencing_token"] as? Int
         }
         #expect(try acquire(leases[0][0], "pod-b").status == 409)
-        var status = try client.get("/status").json
-        var redis = (status["backends"] as? [String: Any])?["redis"] as? [String: Any] ?? [:]
+        var status: [String: Any] = [:]
+        var redis: [String: Any] = [:]
+        func readStatus() throws {
+            status = try client.get("/status").json
+            redis = (status["backends"] as? [String: Any])?["redis"] as? [String: Any] ?? [:]
+        }
+        func shardOf(_ master: RedisProcess) -> [String: Any]? {
+            (redis["shards"] as? [[String: Any]] ?? []).first { $0["master"] as? String == "127.0.0.1:\(master.port)" }
+        }
+        try readStatus()
         #expect(redis["mode"] as? String == "cluster" && redis["server_mode"] as? String == "cluster", "\(redis)")
         let shards = redis["shards"] as? [[String: Any]] ?? []
         #expect(Set(shards.compactMap { $0["master"] as? String }) == Set(masters.map { "127.0.0.1:\($0.port)" }), "\(shards)")
-        #expect(shards.first { $0["master"] as? String == "127.0.0.1:\(masters[0].port)" }?["replicas"] as? [String] == ["127.0.0.1:\(replica.port)"])
-        #expect((try client.get("/leases").json["leases"] as? [Any])?.count ?? -1 >= 0)
+        #expect(shardOf(masters[2])?["slots"] as? [String] == ["10923-16383"], "\(shards)")
+        // The seeds learn of the replica by gossip; the watcher re-reads the map every second.
+        try Self.eventually(10, "the replica in /status") {
+            try readStatus()
+            return shardOf(masters[0])?["replicas"] as? [String] == ["127.0.0.1:\(replica.port)"]
+        }
+        // GET /leases scans every master.
+        #expect(Set((try client.get("/leases").json["leases"] as? [[String: Any]] ?? []).compactMap { $0["lease"] as? String }) == Set(leases.joined()))
 
-        // ASK: a slot of shard 2 being migrated to shard 1; a lease nobody holds yet is
-        // already created on the target. Then MOVED once the slot is the target's.
+        // A slot of shard 2 migrated to shard 1 by hand, as redis-cli --cluster reshard does.
+        // While it migrates, its keys already moved: the source answers ASK, the target runs
+        // the script after ASKING. Then MOVED, once the slot is the target's.
         let fresh = Self.lease(in: shard[2], "mig-")
         let slot = ClusterSlot.of("baton:lease:{\(fresh)}")
+        let before = try acquire(fresh)
+        #expect(before.status == 200, "\(before)")
         let (src, dst) = (masters[2], masters[1])
         let (srcId, dstId) = (try Self.nodeId(src), try Self.nodeId(dst))
         try dst.cli("CLUSTER", "SETSLOT", String(slot), "IMPORTING", srcId)
         try src.cli("CLUSTER", "SETSLOT", String(slot), "MIGRATING", dstId)
-        let asked = try acquire(fresh)
-        #expect(asked.status == 200 && asked["mode"] as? String == "normal", "ASK not followed: \(asked)")
-        #expect(try dst.cli("EXISTS", "baton:lease:{\(fresh)}") == "1", "the ASK-ed acquire must run on the importing node")
-        for n in [dst, src] + masters.filter({ $0 !== dst && $0 !== src }) { try n.cli("CLUSTER", "SETSLOT", String(slot), "NODE", dstId) }
-        let moved = try client.post("/lease/renew", #"{"lease":"\#(fresh)","holder":"pod-a","ttl_ms":3000}"#)
-        #expect(moved.status == 200 && moved["mode"] as? String == "normal", "MOVED not followed: \(moved)")
-        status = try client.get("/status").json
-        redis = (status["backends"] as? [String: Any])?["redis"] as? [String: Any] ?? [:]
+        try src.cli(["MIGRATE", "127.0.0.1", String(dst.port), "", "0", "5000", "KEYS", "baton:lease:{\(fresh)}", "baton:lease:{\(fresh)}:meta"])
+        // The tenure was written under the source's run_id: the target voids it (it cannot
+        // tell a migration from a failover to a lagging replica), so a renewal is refused.
+        let asked = try client.post("/lease/renew", #"{"lease":"\#(fresh)","holder":"pod-a","ttl_ms":3000}"#)
+        #expect(asked.status == 409 && asked["mode"] as? String == "normal", "ASK not followed: \(asked)")
+        let settled = try acquire(fresh)
+        #expect(settled.status == 409 && settled["reason"] as? String == "recovering", "\(settled)")
+        for n in [dst, src, masters[0]] { try n.cli("CLUSTER", "SETSLOT", String(slot), "NODE", dstId) }
+        // (read once the slot is the target's: an importing node answers MOVED without ASKING)
+        #expect(try dst.cli("HGET", "baton:lease:{\(fresh)}:meta", "epoch") == (try dst.cli("INFO", "server")).split(whereSeparator: \.isNewline)
+            .first { $0.hasPrefix("run_id:") }.map { String($0.dropFirst(7)).trimmingCharacters(in: .whitespacesAndNewlines) }, "the ASK-ed script must run on the target")
+        var after: HTTPClient.Response?
+        try Self.eventually(8, "a normal grant of the migrated lease") {
+            after = try acquire(fresh)
+            #expect(after!.status == 200 || (after!.status == 409 && after!["reason"] as? String == "recovering"), "\(after!)")
+            return after!.status == 200
+        }
+        #expect((after?["fencing_token"] as? Int ?? 0) > (before["fencing_token"] as? Int ?? .max), "\(String(describing: after))")
+        try readStatus()
         #expect((redis["redirects_followed"] as? Int ?? 0) >= 1, "\(redis)")
+        #expect((shardOf(masters[1])?["slots"] as? [String] ?? []).contains(String(slot)), "\(redis)")
 
         // Holders renewing every 200 ms while shard 0 fails over, twice.
         struct Answer { let t: Double; let lease: String; let status: Int; let mode: String?; let reason: String?; let token: Int? }
@@ -190,8 +219,7 @@ import Testing
         // Crash phase: degraded or 503 only while shard 0 had no master (bounded by the promotion).
         #expect(!crash.contains { $0.mode == "degraded" && $0.t > t2done + 0.5 }, "degraded after the promotion")
 
-        status = try client.get("/status").json
-        redis = (status["backends"] as? [String: Any])?["redis"] as? [String: Any] ?? [:]
+        try readStatus()
         #expect((redis["failovers_seen"] as? Int ?? 0) >= 2, "\(redis)")
         let now = redis["shards"] as? [[String: Any]] ?? []
         #expect(now.contains { $0["master"] as? String == "127.0.0.1:\(masters[0].port)" && ($0["slots"] as? [String])?.first == "0-5460" }, "\(now)")

@@ -1,4 +1,5 @@
 import BatonCore
+import Glibc
 
 /// One worker thread's connections to the nodes of a Redis Cluster (one per node, opened
 /// lazily), and the rule that sends a command to the node owning its slot and follows the
@@ -10,6 +11,8 @@ public final class ClusterRouter {
     /// At most this many redirections per command: a slot being migrated answers one ASK,
     /// a failover one MOVED; more means the map keeps changing under us.
     static let redirectLimit = 5
+    /// TRYAGAIN retries (20 ms apart) before the answer counts as the shard failing.
+    static let tryAgainLimit = 3
 
     init(map: ClusterSlotMap) { self.map = map }
 
@@ -31,7 +34,8 @@ public final class ClusterRouter {
             throw BackendError(.connect, "no cluster master is known for slot \(slot): \(map.snapshot.lastError ?? "slot map empty")")
         }
         var asking = false
-        for _ in 0...Self.redirectLimit {
+        var retries = 0
+        for _ in 0...(Self.redirectLimit + Self.tryAgainLimit) {
             let c = connection(to: target)
             let reply: RedisReply
             do {
@@ -42,7 +46,16 @@ public final class ClusterRouter {
                 if error.kind != .misconfigured { map.suspect() }
                 throw error
             }
-            guard case .error(let message) = reply, let redirect = Redirect(message, from: target) else { return reply }
+            guard case .error(let message) = reply else { return reply }
+            if message.hasPrefix("TRYAGAIN"), retries < Self.tryAgainLimit {
+                // A script's keys are split by a slot migration in progress (some moved,
+                // some not, or none yet): Redis asks to retry once the keys have moved, a
+                // matter of milliseconds for a lease's two or three small keys.
+                retries += 1
+                usleep(20_000)
+                continue
+            }
+            guard let redirect = Redirect(message, from: target) else { return reply }
             if redirect.ask {
                 asking = true
             } else {
