@@ -118,6 +118,11 @@ import Testing
         let before = try acquire(fresh)
         #expect(before.status == 200, "\(before)")
         let (src, dst) = (masters[2], masters[1])
+        // The same client in this process, with no watcher re-reading the map: its next
+        // command after the move must meet MOVED and follow it.
+        let direct = PerThreadRedis(endpoint: try RedisEndpoint(url: "redis-cluster://127.0.0.1:\(masters[0].port)"))
+        let key = "baton:lease:{\(fresh)}"
+        #expect(direct.failureDomain(ofKey: key) == "127.0.0.1:\(src.port)")
         let (srcId, dstId) = (try Self.nodeId(src), try Self.nodeId(dst))
         try dst.cli("CLUSTER", "SETSLOT", String(slot), "IMPORTING", srcId)
         try src.cli("CLUSTER", "SETSLOT", String(slot), "MIGRATING", dstId)
@@ -129,6 +134,8 @@ import Testing
         let settled = try acquire(fresh)
         #expect(settled.status == 409 && settled["reason"] as? String == "recovering", "\(settled)")
         for n in [dst, src, masters[0]] { try n.cli("CLUSTER", "SETSLOT", String(slot), "NODE", dstId) }
+        #expect(try direct.route(forKey: key).command(words: ["EXISTS", key + ":meta"]) == .integer(1))
+        #expect(direct.cluster?.snapshot.redirects == 1 && direct.failureDomain(ofKey: key) == "127.0.0.1:\(dst.port)")
         // (read once the slot is the target's: an importing node answers MOVED without ASKING)
         #expect(try dst.cli("HGET", "baton:lease:{\(fresh)}:meta", "epoch") == (try dst.cli("INFO", "server")).split(whereSeparator: \.isNewline)
             .first { $0.hasPrefix("run_id:") }.map { String($0.dropFirst(7)).trimmingCharacters(in: .whitespacesAndNewlines) }, "the ASK-ed script must run on the target")
@@ -139,12 +146,16 @@ import Testing
             return after!.status == 200
         }
         #expect((after?["fencing_token"] as? Int ?? 0) > (before["fencing_token"] as? Int ?? .max), "\(String(describing: after))")
-        try readStatus()
-        #expect((redis["redirects_followed"] as? Int ?? 0) >= 1, "\(redis)")
+        try Self.eventually(3, "the migrated slot in /status") {
+            try readStatus()
+            return (shardOf(masters[1])?["slots"] as? [String] ?? []).contains(String(slot))
+        }
         #expect((shardOf(masters[1])?["slots"] as? [String] ?? []).contains(String(slot)), "\(redis)")
 
-        // Holders renewing every 200 ms while shard 0 fails over, twice.
-        struct Answer { let t: Double; let lease: String; let status: Int; let mode: String?; let reason: String?; let token: Int? }
+        // Three holders per lease asking every 200 ms while shard 0 fails over, twice; each
+        // lease's holders in a row, so a shared breaker would see shard 0's failures as
+        // consecutive and open for every shard.
+        struct Answer { let t: Double; let lease: String; let holder: String; let status: Int; let mode: String?; let reason: String?; let token: Int? }
         let answers = Mutex<[Answer]>([])
         let stop = Atomic<Bool>(false)
         let start = Date()
@@ -156,10 +167,12 @@ import Testing
             while !stop.load(ordering: .relaxed) && n < 2_000 {
                 n += 1
                 for l in all {
-                    let r = try? c.post("/leader", #"{"lease":"\#(l)","holder":"pod-a","ttl_ms":3000}"#)
-                    let a = Answer(t: Date().timeIntervalSince(start), lease: l, status: r?.status ?? -1, mode: r?["mode"] as? String,
-                                   reason: r?["reason"] as? String, token: r?["fencing_token"] as? Int)
-                    answers.withLock { $0.append(a) }
+                    for h in ["pod-a", "pod-b", "pod-c"] {
+                        let r = try? c.post("/leader", #"{"lease":"\#(l)","holder":"\#(h)","ttl_ms":3000}"#)
+                        let a = Answer(t: Date().timeIntervalSince(start), lease: l, holder: h, status: r?.status ?? -1, mode: r?["mode"] as? String,
+                                       reason: r?["reason"] as? String, token: r?["fencing_token"] as? Int)
+                        answers.withLock { $0.append(a) }
+                    }
                 }
                 usleep(200_000)
             }
@@ -189,10 +202,11 @@ import Testing
         while !load.isFinished { usleep(20_000) }
         let got = answers.withLock { $0 }
 
-        // The other shards: a normal 200 to every single call, through both faults.
+        // The other shards: normal answers to every single call, through both faults: 200
+        // to the holder, 409 held to the others.
         let others = got.filter { !leases[0].contains($0.lease) }
         #expect(!others.isEmpty)
-        let bad = others.filter { $0.status != 200 || $0.mode != "normal" }
+        let bad = others.filter { $0.mode != "normal" || $0.status != ($0.holder == "pod-a" ? 200 : 409) }
         #expect(bad.isEmpty, "other shards disturbed: \(bad.prefix(5).map { "\($0.lease) t=\($0.t) \($0.status) \($0.mode ?? "-") \($0.reason ?? "-")" })")
         // Shard 0, graceful phase: its master answered throughout, so never degraded and
         // never a 5xx; the new master's run_id voids the tenure: 409 recovering, then normal.
@@ -201,7 +215,7 @@ import Testing
         #expect(!graceful.contains { $0.mode == "degraded" || $0.status >= 500 },
                 "\(graceful.filter { $0.mode == "degraded" || $0.status >= 500 }.prefix(5).map { "t=\($0.t) \($0.status)" })")
         #expect(graceful.contains { $0.status == 409 && $0.reason == "recovering" }, "no recovering answer after the failover")
-        // Tokens never go backwards on any lease.
+        // Tokens never go backwards on any lease (one client asks in turn).
         for l in all {
             let ts = got.filter { $0.lease == l }.compactMap(\.token)
             #expect(zip(ts, ts.dropFirst()).allSatisfy { $0 <= $1 }, "\(l): tokens went backwards")
@@ -209,7 +223,9 @@ import Testing
         #expect(shard0.compactMap(\.token).max() ?? 0 > tokens[leases[0][0]] ?? .max)
         // Figures for chaos/README.md: seconds from the fault to the first normal grant.
         func firstNormal(after t: Double) -> Double {
-            (shard0.first { $0.t > t && $0.lease == leases[0][0] && $0.status == 200 && $0.mode == "normal" && $0.token != tokens[leases[0][0]] }?.t ?? 99) - t
+            let lease = leases[0][0]
+            let prior = shard0.last { $0.t < t && $0.lease == lease && $0.status == 200 && $0.mode == "normal" }?.token
+            return (shard0.first { $0.t > t && $0.lease == lease && $0.status == 200 && $0.mode == "normal" && $0.token != prior }?.t ?? 99) - t
         }
         let crash = shard0.filter { $0.t >= t2 }
         print("cluster-failover graceful_s=\(String(format: "%.2f", t1done - t1)) until_normal_s=\(String(format: "%.2f", firstNormal(after: t1)))"
