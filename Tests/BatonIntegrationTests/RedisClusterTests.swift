@@ -73,9 +73,12 @@ import Testing
         // redis-cli --cluster create splits the slots evenly: 0-5460, 5461-10922, 10923-16383.
         let shard = [0...5460, 5461...10922, 10923...16383]
         let leases = (0..<3).map { i in (0..<2).map { j in Self.lease(in: shard[i], "s\(i)l\(j)-") } }
+        // batond as the user of docker/README.md's minimal ACL (ACLs are per node in Redis 7.0).
+        let acl = try RedisMisconfigurationTests.documentedACL()
+        for n in masters + [replica] { try n.cli(acl) }
         let database = try PostgresDatabase()
         // Two seeds only: the third master is learnt from CLUSTER SLOTS.
-        let batond = try BatondProcess(redisURL: "redis-cluster://127.0.0.1:\(masters[1].port),127.0.0.1:\(masters[2].port)",
+        let batond = try BatondProcess(redisURL: "redis-cluster://baton:pw@127.0.0.1:\(masters[1].port),127.0.0.1:\(masters[2].port)",
                                        databaseURL: database.url, extra: ["BATON_BREAKER_THRESHOLD": "3"])
         let client = batond.client()
         func acquire(_ lease: String, _ holder: String = "pod-a") throws -> HTTPClient.Response {
@@ -99,6 +102,8 @@ import Testing
         }
         try readStatus()
         #expect(redis["mode"] as? String == "cluster" && redis["server_mode"] as? String == "cluster", "\(redis)")
+        #expect((status["warnings"] as? [String] ?? []).isEmpty, "the documented ACL must be enough under Cluster: \(status["warnings"] ?? "")")
+        #expect(batond.log.contains(#""acl":"ok""#) && batond.log.contains(#""server_mode":"cluster""#), "\(batond.log.suffix(2000))")
         let shards = redis["shards"] as? [[String: Any]] ?? []
         #expect(Set(shards.compactMap { $0["master"] as? String }) == Set(masters.map { "127.0.0.1:\($0.port)" }), "\(shards)")
         #expect(shardOf(masters[2])?["slots"] as? [String] == ["10923-16383"], "\(shards)")
