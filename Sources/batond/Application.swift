@@ -72,6 +72,11 @@ final class Application: Sendable {
         clusterWatcher = cluster.map(ClusterWatcher.init)
         if let cluster {
             cluster.onFailover { failover in
+                // Slots now on another server (which may have missed writes): carry what this
+                // process granted, as for a change of run_id under Sentinel. All resources are
+                // carried, not only that shard's (the floor does not know slots); that only holds
+                // off new tenures of leases this process believes live, which are held anyway.
+                floor.storeChanged()
                 metrics.redisFailoverFollowed()
                 redisBreakers.allowProbeNow()
                 Log.current.warn("redis cluster slots changed master (failover or migration): commands for them go to the new master",

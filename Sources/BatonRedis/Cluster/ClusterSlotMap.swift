@@ -68,8 +68,8 @@ public final class ClusterSlotMap: Sendable {
     public let seeds: [Host]
     /// Credentials and timeouts for every node (address replaced per node).
     let template: RedisEndpoint
-    /// Told of every change of server behind a slot (a failover, a migration, a node
-    /// restarted with a new run_id), so the process carries what it granted.
+    /// Told when a node restarts with a new run_id (each node's own identity passes it
+    /// on); a range of slots changing master is told through ``onFailover(_:)``.
     let server: RedisServerIdentity
     private let clock: any Clock
     private let state = Mutex(State())
