@@ -42,10 +42,28 @@ public struct Defaults: Sendable {
     public init() {}
 }
 
+/// One master of a Redis Cluster and the slots it owns, for `/status`.
+public struct RedisShard: Sendable {
+    public var master: String
+    public var replicas: [String]
+    /// Slot ranges, `first-last`.
+    public var slots: [String]
+    public init(master: String, replicas: [String], slots: [String]) {
+        self.master = master
+        self.replicas = replicas
+        self.slots = slots
+    }
+}
+
 /// How batond reaches Redis and what it saw of failovers, for `/status`.
 public struct RedisTopology: Sendable {
-    /// `standalone` or `sentinel`.
+    /// `standalone`, `sentinel` or `cluster`.
     public var mode: String
+    /// Under Cluster: every master with its slots (empty otherwise).
+    public var shards: [RedisShard] = []
+    /// Under Cluster: MOVED/ASK redirections followed, slot migrations seen.
+    public var redirects = 0
+    public var migrations = 0
     /// The master connections go to (under Sentinel, as the sentinels last named it).
     public var master: String?
     public var failovers: Int

@@ -133,7 +133,19 @@ enum StatusView {
                     if let at = r.last_failover_at { line += " at \(Format.shortTime(at))" }
                 }
                 if let e = r.sentinel_error { line += "; sentinels: \(Format.truncate(e, 80))" }
+                if let e = r.cluster_error { line += "; slot map: \(Format.truncate(e, 80))" }
+                if let n = r.redirects_followed, n > 0 { line += "; \(n) MOVED followed" }
                 out.append(line)
+                if let shards = r.shards, !shards.isEmpty {
+                    // Under Cluster each shard has its own breaker: the one that failed over shows here.
+                    var st = Table("SHARD MASTER", "SLOTS", "REPLICAS", "BREAKER", "FAILURES", "LAST ERROR")
+                    for sh in shards {
+                        st.add(sh.master, Format.truncate(sh.slots.joined(separator: ","), 30),
+                               sh.replicas.isEmpty ? "-" : sh.replicas.joined(separator: ","), breaker(sh.breaker),
+                               "\(sh.consecutive_failures) now, \(sh.total_failures) total", sh.last_error.map { Format.truncate($0, 50) } ?? "-")
+                    }
+                    out.append(st.render())
+                }
             }
             let o = s.outbox
             out.append("")

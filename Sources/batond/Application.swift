@@ -16,6 +16,7 @@ final class Application: Sendable {
     let server: HTTPServer
     let watcher: RedisWatcher
     let sentinelWatcher: SentinelWatcher?
+    let clusterWatcher: ClusterWatcher?
     let reconciler: OutcomeReconciler
     let watches: WatchHub
     let events: EventBus
@@ -38,6 +39,9 @@ final class Application: Sendable {
                               ["dropped": .int(Int64(dropped)), "lines_suppressed_before": .int(Int64(suppressed))])
         }
         let redisBreaker = CircuitBreaker(backend: .redis, threshold: config.breakerThreshold, cooldownMs: Int64(config.breakerCooldownMs))
+        // Under Cluster one breaker per shard master, so one shard's failover answers only
+        // that shard's leases with the fallback (see BreakerDomains).
+        let redisBreakers = BreakerDomains(primary: redisBreaker)
         let pgBreaker = CircuitBreaker(backend: .postgres, threshold: config.breakerThreshold, cooldownMs: Int64(config.breakerCooldownMs))
         let metrics = Metrics()
         let directory = try JellyfinTokenDirectory(db: postgres, schema: config.jellyfinSchema)
@@ -67,7 +71,32 @@ final class Application: Sendable {
                                  ["from": .string(failover.from), "to": .string(failover.to)])
             }
         }
+        let cluster = redis.cluster
+        clusterWatcher = cluster.map(ClusterWatcher.init)
+        if let cluster {
+            cluster.onFailover { failover in
+                // Slots now on another server (which may have missed writes): carry what this
+                // process granted, as for a change of run_id under Sentinel. All resources are
+                // carried, not only that shard's (the floor does not know slots); that only holds
+                // off new tenures of leases this process believes live, which are held anyway.
+                floor.storeChanged()
+                metrics.redisFailoverFollowed()
+                redisBreakers.allowProbeNow()
+                Log.current.warn("redis cluster slots changed master (failover or migration): commands for them go to the new master",
+                                 ["from": .string(failover.from), "to": .string(failover.to)])
+            }
+        }
         facts.setRedisTopology {
+            if let cluster {
+                let s = cluster.snapshot
+                var t = RedisTopology(mode: "cluster", master: s.shards.map(\.master).joined(separator: ","), failovers: s.failovers,
+                                      lastFailoverAtMs: s.lastFailover?.atMs, lastFailover: s.lastFailover.map { "\($0.from) -> \($0.to)" },
+                                      lastError: s.lastError)
+                t.shards = s.shards.map { RedisShard(master: $0.master, replicas: $0.replicas, slots: $0.slots) }
+                t.redirects = s.redirects
+                t.migrations = s.migrations
+                return t
+            }
             guard let sentinel else { return RedisTopology(mode: "standalone", master: endpoint.description) }
             let s = sentinel.snapshot
             return RedisTopology(mode: "sentinel", master: s.master, failovers: s.failovers, lastFailoverAtMs: s.lastFailover?.atMs,
@@ -78,10 +107,10 @@ final class Application: Sendable {
         let recorder = ObservedHistory(outbox, runs: metrics.runs)
         var services = Services(
             election: LeaderElection(store: RedisLeaseStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
-                                     history: recorder, fencingFloor: floor, events: metrics),
+                                     history: recorder, fencingFloor: floor, events: metrics, breakers: redisBreakers),
             tasks: TaskCoordinator(store: RedisClaimStore(redis: redis, wait: wait), breaker: redisBreaker, defaultPolicy: config.onRedisFailure,
                                    history: recorder, fencingFloor: floor, completedSlots: HistorySlots(history: history, breaker: pgBreaker),
-                                   events: metrics),
+                                   events: metrics, breakers: redisBreakers),
             sessions: SessionValidator(directory: directory, breaker: pgBreaker, cacheTTLMs: Int64(config.sessionCacheTTLMs)),
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
@@ -120,6 +149,7 @@ final class Application: Sendable {
         }
         outbox.start()
         sentinelWatcher?.start()
+        clusterWatcher?.start()
         reconciler.start()
         watcher.start()
         watches.start()

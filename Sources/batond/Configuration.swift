@@ -40,7 +40,7 @@ struct Configuration: Sendable {
 
     static let settings: [Setting] = [
         Setting(variable: "BATON_LISTEN", flag: "listen", help: "host:port to listen on (default 127.0.0.1:8080; 0.0.0.0:8080 in containers)"),
-        Setting(variable: "BATON_REDIS_URL", flag: "redis-url", help: "redis://[[user]:pass@]host:port/db, redis-sentinel://[[user]:pass@]h1:26379,h2:26379/db[?sentinel_password=..]#master, or unix:///path (default redis://127.0.0.1:6379/0); no rediss:// (use the stunnel sidecar)"),
+        Setting(variable: "BATON_REDIS_URL", flag: "redis-url", help: "redis://[[user]:pass@]host:port/db, redis-sentinel://[[user]:pass@]h1:26379,h2:26379/db[?sentinel_password=..]#master, redis-cluster://[[user]:pass@]n1:6379,n2:6379, or unix:///path (default redis://127.0.0.1:6379/0); no rediss:// (use the stunnel sidecar)"),
         Setting(variable: "BATON_DATABASE_URL", flag: "database-url", help: "libpq URI or conninfo of the Jellyfin database (default postgresql:///postgres)"),
         Setting(variable: "BATON_API_TOKENS", flag: "api-tokens", help: "comma-separated bearer tokens accepted on coordination and ops endpoints"),
         Setting(variable: "BATON_API_TOKENS_FILE", flag: "api-tokens-file", help: "file with bearer tokens, one per line (# comments allowed)"),

@@ -18,11 +18,11 @@ final class RedisWatcher: Sendable {
         let thread = Thread { [self] in
             // Every 30 s, and within a second of a failover (the new master's role and
             // offset belong in /status at once).
-            var failovers = self.redis.sentinel?.snapshot.failovers ?? 0
+            var failovers = self.failoversSeen
             var last = Date()
             while true {
                 Thread.sleep(forTimeInterval: 1)
-                let now = self.redis.sentinel?.snapshot.failovers ?? 0
+                let now = self.failoversSeen
                 guard now != failovers || Date().timeIntervalSince(last) >= 30 else { continue }
                 failovers = now
                 last = Date()
@@ -32,6 +32,8 @@ final class RedisWatcher: Sendable {
         thread.name = "baton-redis-watch"
         thread.start()
     }
+
+    private var failoversSeen: Int { redis.sentinel?.snapshot.failovers ?? redis.cluster?.snapshot.failovers ?? 0 }
 
     func checkOnce(quiet: Bool = false) {
         let check = RedisServerCheck.run(redis)

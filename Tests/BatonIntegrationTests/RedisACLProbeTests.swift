@@ -1,5 +1,6 @@
 import BatonCore
 @testable import BatonRedis
+import BatonTestSupport
 import Foundation
 import Testing
 
@@ -24,6 +25,14 @@ struct RedisACLProbeTests {
         #expect(used.subtracting(probed).isEmpty, "commands the scripts call but the ACL probe does not try: \(used.subtracting(probed).sorted())")
     }
 
+    /// The cluster client's own commands are in the documented ACL, so
+    /// `documentedMinimalACLIsEnoughAndEachCommandIsNeeded` checks that the start-up probe
+    /// notices each of them missing (and RedisClusterTests runs a cluster under that ACL).
+    @Test func documentedACLHasTheClusterCommands() throws {
+        let acl = try RedisMisconfigurationTests.documentedACL()
+        #expect(acl.contains("+cluster|slots") && acl.contains("+asking"), "\(acl)")
+    }
+
     @Test func redisErrorTextsMapToTheirCodes() {
         let cases: [(String, RedisErrorClass)] = [
             ("NOPERM this user has no permissions to run the 'evalsha' command", .misconfigured(.aclDenied)),
@@ -40,6 +49,12 @@ struct RedisACLProbeTests {
             ("NOSCRIPT No matching script. Please use EVAL.", .answer),
         ]
         for (text, expected) in cases { #expect(RedisErrorClass.of(text) == expected, "\(text)") }
+        // Under Cluster MOVED and ASK are redirections the router follows; CROSSSLOT stays a
+        // setup error (every script's keys share one hash tag).
+        #expect(RedisErrorClass.of("MOVED 3999 127.0.0.1:6381", inCluster: true) == .answer)
+        #expect(RedisErrorClass.of("ASK 3999 127.0.0.1:6381", inCluster: true) == .answer)
+        #expect(RedisErrorClass.of("CROSSSLOT Keys in request don't hash to the same slot", inCluster: true) == .misconfigured(.clusterMode))
+        #expect(RedisErrorClass.of("TRYAGAIN Multiple keys request during rehashing of slot", inCluster: true) == .unavailable)
         // Under Sentinel a demoted master is a failover in progress, not a setup error.
         #expect(RedisErrorClass.of("READONLY You can't write against a read only replica.", followsFailover: true) == .unavailable)
     }

@@ -78,6 +78,26 @@ import Testing
                 "\(text)")
     }
 
+    @Test func showsEveryClusterShardWithItsOwnBreaker() {
+        var (status, leases, tasks) = sample()
+        status.backends.redis.mode = .cluster
+        status.backends.redis.master = "10.0.0.1:6379,10.0.0.2:6379"
+        status.backends.redis.role = "master"
+        status.backends.redis.redirects_followed = 3
+        status.backends.redis.shards = [
+            .init(master: "10.0.0.1:6379", replicas: ["10.0.0.4:6379"], slots: ["0-8191"], breaker: .closed,
+                  consecutive_failures: 0, total_failures: 0, last_error: nil),
+            .init(master: "10.0.0.2:6379", replicas: [], slots: ["8192-16383"], breaker: .open,
+                  consecutive_failures: 3, total_failures: 7, last_error: "connect: Connection refused"),
+        ]
+        let text = StatusView.render(url: "http://baton:8080", status: status, leases: leases, tasks: tasks, errors: [:])
+        #expect(text.contains("REDIS   cluster, master 10.0.0.1:6379,10.0.0.2:6379, role master; 3 MOVED followed"), "\(text)")
+        let rows = text.split(separator: "\n")
+        #expect(rows.contains { $0.hasPrefix("SHARD MASTER") })
+        #expect(rows.contains { $0.hasPrefix("10.0.0.1:6379") && $0.contains("0-8191") && $0.contains("10.0.0.4:6379") }, "\(text)")
+        #expect(rows.contains { $0.hasPrefix("10.0.0.2:6379") && $0.contains("8192-16383") && $0.contains("3 now, 7 total") && $0.contains("Connection refused") }, "\(text)")
+    }
+
     @Test func showsWhatMattersAtThreeAM() {
         let (status, leases, tasks) = sample()
         let text = StatusView.render(url: "http://baton:8080", status: status, leases: leases, tasks: tasks, errors: [:],

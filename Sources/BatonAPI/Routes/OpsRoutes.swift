@@ -48,7 +48,25 @@ struct OpsRoutes {
             pairs.append(("failovers_seen", .int(t?.failovers ?? 0)))
             pairs.append(("last_failover_at", t?.lastFailoverAtMs.map { .string(Timestamp.rfc3339(ms: $0)) } ?? .null))
             pairs.append(("last_failover", .string(t?.lastFailover)))
-            if let e = t?.lastError { pairs.append(("sentinel_error", .string(e))) }
+            if let e = t?.lastError { pairs.append((t?.mode == "cluster" ? "cluster_error" : "sentinel_error", .string(e))) }
+            if let t, t.mode == "cluster" {
+                // Each shard's own breaker: a failover of one shard opens only its breaker.
+                let breakers = Dictionary(services.election.breakers.snapshots().map { ($0.domain, $0.snapshot) }, uniquingKeysWith: { a, _ in a })
+                pairs.append(("shards", .array(t.shards.map { shard in
+                    let b = breakers[shard.master]
+                    return .object([
+                        ("master", .string(shard.master)),
+                        ("replicas", .array(shard.replicas.map { .string($0) })),
+                        ("slots", .array(shard.slots.map { .string($0) })),
+                        ("breaker", .string((b?.state ?? .closed).rawValue)),
+                        ("consecutive_failures", .int(b?.consecutiveFailures ?? 0)),
+                        ("total_failures", .int(b?.totalFailures ?? 0)),
+                        ("last_error", .string(b?.lastError)),
+                    ])
+                })))
+                pairs.append(("redirects_followed", .int(t.redirects)))
+                pairs.append(("slot_migrations_seen", .int(t.migrations)))
+            }
             pairs.append(("server_mode", .string(m.redisMode)))
             pairs.append(("role", .string(m.redisRole)))
             pairs.append(("replication_offset", m.redisReplicationOffset.map { .int($0) } ?? .null))

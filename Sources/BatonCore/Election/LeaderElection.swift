@@ -7,6 +7,9 @@
 public struct LeaderElection: Sendable {
     public let store: any LeaseStore
     public let breaker: CircuitBreaker
+    /// Per-shard breakers when the store has shards (``LeaseStore/failureDomain(of:)``);
+    /// ``breaker`` is their primary.
+    public let breakers: BreakerDomains
     public let defaultPolicy: FailurePolicy
     public let history: any HistoryRecorder
     public let fencingFloor: any FencingFloor
@@ -18,10 +21,11 @@ public struct LeaderElection: Sendable {
     public init(store: any LeaseStore, breaker: CircuitBreaker, defaultPolicy: FailurePolicy,
                 history: any HistoryRecorder, fencingFloor: any FencingFloor = NoFencingFloor(),
                 events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock(),
-                unknownOutcomes: UnknownOutcomes = UnknownOutcomes()) {
+                unknownOutcomes: UnknownOutcomes = UnknownOutcomes(), breakers: BreakerDomains? = nil) {
         self.unknownOutcomes = unknownOutcomes
         self.store = store
-        self.breaker = breaker
+        self.breaker = breakers?.primary ?? breaker
+        self.breakers = breakers ?? BreakerDomains(primary: breaker)
         self.defaultPolicy = defaultPolicy
         self.history = history
         self.fencingFloor = fencingFloor
@@ -32,7 +36,7 @@ public struct LeaderElection: Sendable {
     /// `POST /leader`: acquire, or renew when the caller already holds the lease.
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
         let rails = { fencingFloor.guardrails(for: .lease(lease)) }
-        switch breaker.run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) }) {
+        switch breaker(for: lease).run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) }) {
         case .success(.acquired(let tenure, let previous)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
@@ -59,7 +63,7 @@ public struct LeaderElection: Sendable {
     /// holder that lost its lease finds out instead of silently leading again.
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
         let rails = { fencingFloor.guardrails(for: .lease(lease)) }
-        switch breaker.run({ () throws(BackendError) in
+        switch breaker(for: lease).run({ () throws(BackendError) in
             try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken, guardrails: rails)
         }) {
         case .success(.renewed(let tenure)):
@@ -83,7 +87,7 @@ public struct LeaderElection: Sendable {
 
     /// `POST /lease/release`: end the caller's tenure so another holder can start at once.
     public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<Release> {
-        switch breaker.run({ () throws(BackendError) in try store.release(lease, holder: holder, fencingToken: fencingToken) }) {
+        switch breaker(for: lease).run({ () throws(BackendError) in try store.release(lease, holder: holder, fencingToken: fencingToken) }) {
         case .success(.released(let tenure)):
             fencingFloor.observeEnd(for: .lease(lease))
             history.record(.tenureEnded(TenureRecord(lease: lease, tenure: tenure), endedAtMs: clock.wallMs(), reason: .released))
@@ -101,7 +105,7 @@ public struct LeaderElection: Sendable {
 
     /// `GET /leader?lease=`: the state as seen by `caller` (or nobody in particular).
     public func state(_ lease: LeaseName, caller: Holder? = nil) -> Decision<LeaseView> {
-        rule.read { () throws(BackendError) in LeaseView(lease: lease, tenure: try store.tenure(of: lease), caller: caller) }
+        rule(breaker(for: lease)).read { () throws(BackendError) in LeaseView(lease: lease, tenure: try store.tenure(of: lease), caller: caller) }
     }
 
     /// `GET /leases`: every known lease with its state, sorted by name.
@@ -141,7 +145,12 @@ public struct LeaderElection: Sendable {
     /// How long a caller should wait before retrying a 503: until the next probe.
     public var retryAfterMs: Int { rule.retryAfterMs }
 
-    private var rule: RedisFallback { RedisFallback(breaker: breaker, defaultPolicy: defaultPolicy, events: events, kind: "lease") }
+    private var rule: RedisFallback { rule(breaker) }
+
+    private func rule(_ b: CircuitBreaker) -> RedisFallback { RedisFallback(breaker: b, defaultPolicy: defaultPolicy, events: events, kind: "lease") }
+
+    /// The breaker of the shard `lease` lives on (the one breaker outside Cluster).
+    public func breaker(for lease: LeaseName) -> CircuitBreaker { breakers.breaker(for: store.failureDomain(of: lease)) }
 
     private func fallback<V>(_ error: BackendError?, opened: Bool, policy: FailurePolicy?, _ grant: () -> V) -> Decision<V> {
         rule.decide(error, opened: opened, policy: policy, grant)

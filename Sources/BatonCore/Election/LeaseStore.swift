@@ -20,6 +20,13 @@ public protocol LeaseStore: Sendable {
     func tenure(of lease: LeaseName) throws(BackendError) -> Tenure?
     /// Every lease that has ever had a tenure (still known to the store).
     func knownLeases() throws(BackendError) -> [LeaseName]
+    /// Which part of the store `lease` lives on, when parts fail on their own (a Redis
+    /// Cluster shard): its breaker is then that part's (see ``BreakerDomains``). nil: one.
+    func failureDomain(of lease: LeaseName) -> String?
+}
+
+extension LeaseStore {
+    public func failureDomain(of lease: LeaseName) -> String? { nil }
 }
 
 public enum AcquireResult: Sendable, Equatable {

@@ -21,6 +21,8 @@ public enum Misconfiguration: String, Sendable, CaseIterable {
     case isReplica = "redis_is_replica"
     /// A Redis Cluster node (MOVED/ASK, or `cluster_enabled`) behind a redis:// URL.
     case clusterMode = "redis_cluster_mode"
+    /// A host of a redis-cluster:// URL is not in cluster mode.
+    case notCluster = "redis_not_cluster"
     /// SELECT refused: database index out of range.
     case badDatabase = "redis_bad_database"
     /// A sentinel of a redis-sentinel:// URL monitors no master by that name.
@@ -42,7 +44,8 @@ public enum Misconfiguration: String, Sendable, CaseIterable {
         case .unknownCommand: return "the server does not know a command batond sends (renamed, disabled, or not a Redis data server): point BATON_REDIS_URL at a Redis master"
         case .isSentinel: return "BATON_REDIS_URL points at a Sentinel: use redis-sentinel://host:26379,.../db#master-name"
         case .isReplica: return "BATON_REDIS_URL points at a replica: point it at the master, or use redis-sentinel:// to follow failovers"
-        case .clusterMode: return "the server is a Redis Cluster node: this build coordinates on a standalone or Sentinel-managed master only"
+        case .clusterMode: return "the server is a Redis Cluster node: use BATON_REDIS_URL=redis-cluster://node1:6379,node2:6379 so batond routes by slot and follows MOVED/ASK"
+        case .notCluster: return "a host in the redis-cluster:// URL is not a Redis Cluster node (cluster-enabled no): use redis:// or redis-sentinel:// for it"
         case .badDatabase: return "the database number in BATON_REDIS_URL does not exist on the server (databases setting; Cluster has only db 0)"
         case .sentinelUnknownMaster: return "the sentinels monitor no master by the name after # in BATON_REDIS_URL: use the name of 'sentinel monitor <name> ...'"
         case .notSentinel: return "a host in the redis-sentinel:// URL is not a Sentinel: list the sentinels' addresses (port 26379 by default), not the master's"

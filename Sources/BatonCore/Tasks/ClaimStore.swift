@@ -18,9 +18,13 @@ public protocol ClaimStore: Sendable {
     /// Deletes the running claim of run `runId` (and its slot mark) if it is still the
     /// current one: for a claim nobody was told of. Whether it did.
     func void(_ task: TaskName, runId: String) throws(BackendError) -> Bool
+    /// Which part of the store `task` lives on (see ``LeaseStore/failureDomain(of:)``).
+    func failureDomain(of task: TaskName) -> String?
 }
 
 extension ClaimStore {
+    public func failureDomain(of task: TaskName) -> String? { nil }
+
     /// Stores that cannot leave an untold claim behind have nothing to void.
     public func void(_ task: TaskName, runId: String) throws(BackendError) -> Bool { false }
 }

@@ -9,6 +9,8 @@ import Foundation
 public struct TaskCoordinator: Sendable {
     public let store: any ClaimStore
     public let breaker: CircuitBreaker
+    /// Per-shard breakers (see ``LeaderElection/breakers``); ``breaker`` is their primary.
+    public let breakers: BreakerDomains
     public let defaultPolicy: FailurePolicy
     public let history: any HistoryRecorder
     public let fencingFloor: any FencingFloor
@@ -20,10 +22,11 @@ public struct TaskCoordinator: Sendable {
                 history: any HistoryRecorder, fencingFloor: any FencingFloor = NoFencingFloor(),
                 completedSlots: any CompletedSlots = NoCompletedSlots(),
                 events: any CoordinationEvents = NoEvents(), clock: any Clock = SystemClock(),
-                unknownOutcomes: UnknownOutcomes = UnknownOutcomes()) {
+                unknownOutcomes: UnknownOutcomes = UnknownOutcomes(), breakers: BreakerDomains? = nil) {
         self.unknownOutcomes = unknownOutcomes
         self.store = store
-        self.breaker = breaker
+        self.breaker = breakers?.primary ?? breaker
+        self.breakers = breakers ?? BreakerDomains(primary: breaker)
         self.defaultPolicy = defaultPolicy
         self.history = history
         self.fencingFloor = fencingFloor
@@ -40,7 +43,7 @@ public struct TaskCoordinator: Sendable {
         }
         let runId = UUID().uuidString.lowercased()
         let rails = { fencingFloor.guardrails(for: .task(request.task)) }
-        switch breaker.run({ () throws(BackendError) in try store.claim(request, runId: runId, guardrails: rails) }) {
+        switch breaker(for: request.task).run({ () throws(BackendError) in try store.claim(request, runId: runId, guardrails: rails) }) {
         case .success(.claimed(let claim)):
             fencingFloor.observe(claim.fencingToken, ttlMs: request.lockAtMostMs, for: .task(request.task))
             history.record(.run(RunRecord(runId: claim.runId, task: claim.task, slot: claim.slot, holder: claim.holder,
@@ -65,7 +68,7 @@ public struct TaskCoordinator: Sendable {
     public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
         let degraded = { ClaimView(degradedExtend: task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }
         let rails = { fencingFloor.guardrails(for: .task(task)) }
-        switch breaker.run({ () throws(BackendError) in
+        switch breaker(for: task).run({ () throws(BackendError) in
             try store.extend(task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs, guardrails: rails)
         }) {
         case .success(.extended(let claim)):
@@ -90,7 +93,7 @@ public struct TaskCoordinator: Sendable {
     public func complete(_ task: TaskName, runId: String, holder: Holder, status: RunStatus, detail: String?,
                          policy: FailurePolicy? = nil) -> Decision<CompletionView> {
         let now = clock.wallMs()
-        switch breaker.run({ () throws(BackendError) in try store.complete(task, runId: runId, holder: holder, status: status) }) {
+        switch breaker(for: task).run({ () throws(BackendError) in try store.complete(task, runId: runId, holder: holder, status: status) }) {
         case .success(.completed(let claim)):
             fencingFloor.observeEnd(for: .task(task))
             history.record(.run(RunRecord(runId: runId, task: task, slot: claim.slot, holder: holder, fencingToken: claim.fencingToken,
@@ -110,7 +113,7 @@ public struct TaskCoordinator: Sendable {
 
     /// The current claim of a task, or nil.
     public func current(_ task: TaskName) -> Decision<TaskClaim?> {
-        rule.read { () throws(BackendError) in try store.claim(of: task) }
+        rule(breaker(for: task)).read { () throws(BackendError) in try store.claim(of: task) }
     }
 
     /// Every known task with its current claim, sorted by name.
@@ -143,7 +146,12 @@ public struct TaskCoordinator: Sendable {
         return voided
     }
 
-    private var rule: RedisFallback { RedisFallback(breaker: breaker, defaultPolicy: defaultPolicy, events: events, kind: "task") }
+    private var rule: RedisFallback { rule(breaker) }
+
+    private func rule(_ b: CircuitBreaker) -> RedisFallback { RedisFallback(breaker: b, defaultPolicy: defaultPolicy, events: events, kind: "task") }
+
+    /// The breaker of the shard `task` lives on (the one breaker outside Cluster).
+    public func breaker(for task: TaskName) -> CircuitBreaker { breakers.breaker(for: store.failureDomain(of: task)) }
 
     private func fallback<V>(_ error: BackendError?, opened: Bool, policy: FailurePolicy?, _ grant: () -> V) -> Decision<V> {
         rule.decide(error, opened: opened, policy: policy, grant)

@@ -27,13 +27,19 @@ public final class RedisConnection {
     /// Whether to check, on connecting, that the server is a master batond can use (not
     /// for connections to sentinels).
     private let checksServer: Bool
+    /// A node of a redis-cluster:// deployment: MOVED and ASK are answers for the
+    /// ``ClusterRouter`` to follow, the server is expected in cluster mode, and a replica
+    /// (ROLE slave) is a failover the slot map has not caught up with yet.
+    let clusterNode: Bool
 
     /// - Parameters:
     ///   - identity: told the server's run id on every new connection.
     ///   - master: under Sentinel, names the server to reach; every command first checks
     ///     it still does.
-    public init(endpoint: RedisEndpoint, identity: RedisServerIdentity? = nil, master: SentinelMaster? = nil, checksServer: Bool = true) {
+    public init(endpoint: RedisEndpoint, identity: RedisServerIdentity? = nil, master: SentinelMaster? = nil, checksServer: Bool = true,
+                clusterNode: Bool = false) {
         self.endpoint = endpoint
+        self.clusterNode = clusterNode
         self.identity = identity
         self.master = master
         self.checksServer = checksServer
@@ -96,7 +102,7 @@ public final class RedisConnection {
         let c = try connected()
         let reply = try send(c, build(serverRunId))
         if case .error(let message) = reply {
-            switch RedisErrorClass.of(message, followsFailover: followsFailover) {
+            switch RedisErrorClass.of(message, followsFailover: followsFailover, inCluster: clusterNode) {
             case .unavailable: throw BackendError(.server, message)
             case .misconfigured(let what): throw BackendError(misconfigured: what, String(message.prefix(200)))
             case .answer: break
@@ -107,12 +113,12 @@ public final class RedisConnection {
 
     /// Whether READONLY and a replica role mean "a failover happened" (Sentinel) rather
     /// than "the URL names a replica".
-    var followsFailover: Bool { master != nil }
+    var followsFailover: Bool { master != nil || clusterNode }
 
     /// Throws when an error reply to a set-up command is a misconfiguration or an outage.
     private func check(_ reply: RedisReply, _ what: String) throws(BackendError) {
         guard case .error(let m) = reply else { return }
-        switch RedisErrorClass.of(m, followsFailover: followsFailover) {
+        switch RedisErrorClass.of(m, followsFailover: followsFailover, inCluster: clusterNode) {
         case .misconfigured(let kind): throw BackendError(misconfigured: kind, "\(what): \(m.prefix(160))")
         case .unavailable: throw BackendError(.server, "\(what): \(m.prefix(160))")
         case .answer: throw BackendError(.connect, "\(what) failed: \(m.prefix(80))")
@@ -183,8 +189,11 @@ public final class RedisConnection {
             if serverMode == "sentinel" {
                 throw BackendError(misconfigured: .isSentinel, "\(connectedTo) is a Sentinel (INFO redis_mode:sentinel)")
             }
-            if serverMode == "cluster" {
-                throw BackendError(misconfigured: .clusterMode, "\(connectedTo) is a Redis Cluster node (INFO redis_mode:cluster)")
+            if serverMode == "cluster" && !clusterNode {
+                throw BackendError(misconfigured: .clusterMode, "\(connectedTo) is a Redis Cluster node (INFO redis_mode:cluster): use redis-cluster://host:port,...")
+            }
+            if clusterNode && serverMode != "cluster" && !serverMode.isEmpty {
+                throw BackendError(misconfigured: .notCluster, "\(connectedTo) is not a Redis Cluster node (INFO redis_mode:\(serverMode.prefix(20))): use redis:// for it")
             }
             if endpoint.database != 0 { try check(try send(c, RedisCommand(["SELECT", String(endpoint.database)])), "SELECT") }
             // ROLE confirms the server takes writes; a minimal ACL may forbid it, and then
@@ -196,6 +205,7 @@ public final class RedisConnection {
                 throw BackendError(misconfigured: .isSentinel, "\(connectedTo) is a Sentinel (ROLE sentinel)")
             }
             if serverRole == "slave" {
+                if clusterNode { throw BackendError(.server, "\(connectedTo) is a replica now (ROLE slave): the slot map is behind a failover") }
                 if followsFailover { throw BackendError(.server, "\(connectedTo) is a replica now (ROLE slave): the sentinels have not caught up yet") }
                 throw BackendError(misconfigured: .isReplica, "\(connectedTo) is a replica (ROLE slave)")
             }

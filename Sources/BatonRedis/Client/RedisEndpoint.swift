@@ -3,7 +3,9 @@ import BatonCore
 /// Where and how to reach Redis, parsed from `BATON_REDIS_URL`:
 /// `redis://[[user]:password@]host[:port][/db]`, `unix:///path/to/socket[?db=N]`, or
 /// `redis-sentinel://[[user]:password@]host1:26379,host2:26379[/db][?sentinel_password=..]#master`
-/// (Lettuce's form; the credentials are the master's, `sentinel_password` the sentinels').
+/// (Lettuce's form; the credentials are the master's, `sentinel_password` the sentinels'), or
+/// `redis-cluster://[[user]:password@]host1:6379,host2:6379[/0]` (seed nodes of a Redis
+/// Cluster; the credentials are every node's, the database always 0).
 public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
@@ -19,6 +21,9 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     /// Set for `redis-sentinel://`: `address` is then only where to start, and the master
     /// is whatever the sentinels name (see ``SentinelMaster``).
     public var sentinel: SentinelSettings?
+    /// Set for `redis-cluster://`: the seed nodes the slot map is first read from (see
+    /// ``ClusterSlotMap``); `address` is the first of them.
+    public var clusterSeeds: [SentinelSettings.Host]?
 
     public init(address: Address, username: String? = nil, password: String? = nil, database: Int = 0, timeoutMs: Int = 500) {
         self.address = address
@@ -49,14 +54,12 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         if url.hasPrefix("rediss://") {
             throw ConfigurationError("rediss:// (TLS) is not supported: hiredis 0.14 has no TLS. Run the stunnel sidecar from docker/ (client mode, certificate verified) and point BATON_REDIS_URL at it as redis://127.0.0.1:6379/db; see docker/README.md, \"Redis over TLS\"")
         }
-        if url.hasPrefix("redis-cluster://") {
-            throw ConfigurationError("redis-cluster:// is not supported by this build: use a standalone master (redis://) or Sentinel (redis-sentinel://host:26379,...#master)")
-        }
         let sentinelMode = url.hasPrefix("redis-sentinel://")
-        guard url.hasPrefix("redis://") || sentinelMode else {
-            throw ConfigurationError("must start with redis://, redis-sentinel:// or unix://")
+        let clusterMode = url.hasPrefix("redis-cluster://")
+        guard url.hasPrefix("redis://") || sentinelMode || clusterMode else {
+            throw ConfigurationError("must start with redis://, redis-sentinel://, redis-cluster:// or unix://")
         }
-        var rest = Substring(url.dropFirst(sentinelMode ? "redis-sentinel://".count : "redis://".count))
+        var rest = Substring(url.dropFirst(sentinelMode ? "redis-sentinel://".count : clusterMode ? "redis-cluster://".count : "redis://".count))
         var masterName: String?
         var query: Substring = ""
         if sentinelMode {
@@ -117,6 +120,18 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             address = .tcp(host: hosts[0].host, port: hosts[0].port)
             return
         }
+        if clusterMode {
+            // Redis Cluster has database 0 only (SELECT is refused in cluster mode).
+            guard database == 0 else { throw ConfigurationError("redis-cluster:// has database 0 only (Redis Cluster refuses SELECT), got /\(database)") }
+            var seeds: [SentinelSettings.Host] = []
+            for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
+                let (h, p) = try Self.hostPort(part, defaultPort: 6379)
+                seeds.append(SentinelSettings.Host(host: h, port: p))
+            }
+            clusterSeeds = seeds
+            address = .tcp(host: seeds[0].host, port: seeds[0].port)
+            return
+        }
         let (host, port) = try Self.hostPort(rest, defaultPort: 6379)
         address = .tcp(host: host, port: port)
     }
@@ -144,6 +159,9 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// The endpoint without credentials, safe for logs and `/status`.
     public var description: String {
+        if let seeds = clusterSeeds {
+            return "redis-cluster://\(seeds.map(\.description).joined(separator: ","))/0"
+        }
         if let s = sentinel {
             return "redis-sentinel://\(s.hosts.map(\.description).joined(separator: ","))/\(database)#\(s.masterName)"
         }

@@ -13,7 +13,9 @@ enum RedisErrorClass: Equatable {
 
     /// - Parameter followsFailover: true under Sentinel, where READONLY means "this server
     ///   was demoted: ask the sentinels again", an outage of the moment rather than a setup error.
-    static func of(_ message: String, followsFailover: Bool = false) -> RedisErrorClass {
+    /// - Parameter inCluster: true for redis-cluster://, where MOVED and ASK are redirections
+    ///   the cluster client follows (see ``ClusterRouter``), not a setup error.
+    static func of(_ message: String, followsFailover: Bool = false, inCluster: Bool = false) -> RedisErrorClass {
         let word = message.prefix { $0 != " " }
         switch word {
         case "LOADING", "MASTERDOWN", "BUSY", "CLUSTERDOWN", "TRYAGAIN", "MISCONF":
@@ -28,7 +30,9 @@ enum RedisErrorClass: Equatable {
             return .misconfigured(.authRequired)
         case "OOM":
             return .misconfigured(.outOfMemory)
-        case "MOVED", "ASK", "CROSSSLOT":
+        case "MOVED", "ASK":
+            return inCluster ? .answer : .misconfigured(.clusterMode)
+        case "CROSSSLOT":
             return .misconfigured(.clusterMode)
         default:
             break

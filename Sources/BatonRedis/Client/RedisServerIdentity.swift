@@ -40,6 +40,13 @@ public final class RedisServerIdentity: Sendable {
         if let old, old != runId { for l in listeners { l(old, runId) } }
     }
 
+    /// Tells the listeners of a change of server seen elsewhere (a cluster node's own
+    /// identity, or a range of slots that moved to another master).
+    func announce(_ old: String, _ new: String) {
+        let listeners = state.withLock { $0.listeners }
+        for l in listeners { l(old, new) }
+    }
+
     /// The `run_id` field of an `INFO server` reply, or "" when absent.
     static func runId(fromInfo info: String) -> String {
         for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("run_id:") {

@@ -1,6 +1,6 @@
 /// The sentinels to ask for the master, from a `redis-sentinel://` URL.
 public struct SentinelSettings: Sendable, Equatable {
-    public struct Host: Sendable, Equatable, CustomStringConvertible {
+    public struct Host: Sendable, Hashable, CustomStringConvertible {
         public var host: String
         public var port: Int
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

@@ -15,13 +15,13 @@ public struct LuaScript: Sendable {
 
     /// Runs the script; a Redis error reply other than NOSCRIPT is a protocol error
     /// (a bug, or an incompatible server), reported as a ``BackendError``.
-    public func run(on connection: RedisConnection, keys: [String], args: [String]) throws(BackendError) -> RedisReply {
+    public func run(on connection: any RedisCommanding, keys: [String], args: [String]) throws(BackendError) -> RedisReply {
         try run(on: connection, keys: keys) { command, _ in for a in args { command.append(a) } }
     }
 
     /// Runs the script with arguments appended once the connection is up, knowing the run
     /// id of the server that will run it (see ``RedisConnection/command(building:)``).
-    public func run(on connection: RedisConnection, keys: [String],
+    public func run(on connection: any RedisCommanding, keys: [String],
                     args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void) throws(BackendError) -> RedisReply {
         func build(_ verb: String, _ body: String, _ runId: String) -> RedisCommand {
             var command = RedisCommand(capacity: body.utf8.count + 256)

@@ -40,11 +40,11 @@ enum RedisACLProbe {
     }
 
     /// What the ACL refuses, as "COMMAND: reason" lines; empty when everything is allowed.
-    static func run(on c: RedisConnection) throws(BackendError) -> [String] {
+    static func run(on c: any RedisCommanding) throws(BackendError) -> [String] {
         var denied: [String] = []
         func refusal(_ words: [String]) throws(BackendError) {
             do {
-                _ = try c.command(words)
+                _ = try c.command(words: words)
             } catch where error.misconfiguration == .aclDenied || error.misconfiguration == .unknownCommand {
                 denied.append("\(words[0]): \(error.message.prefix(100))")
             }
@@ -52,8 +52,13 @@ enum RedisACLProbe {
         // An unknown sha answers NOSCRIPT when EVALSHA itself is allowed.
         try refusal(["EVALSHA", String(repeating: "0", count: 40), "0"])
         try refusal(["SCAN", "0", "MATCH", keys[0], "COUNT", "1"])
+        // Under redis-cluster:// batond reads the slot map and follows ASK; elsewhere the
+        // ACL is checked before the command runs, so a refusal shows on a standalone
+        // server too (which then answers "cluster support disabled", an allowed answer).
+        try refusal(["CLUSTER", "SLOTS"])
+        try refusal(["ASKING"])
         do {
-            let reply = try c.command(["EVAL", source, "2"] + keys)
+            let reply = try c.command(words: ["EVAL", source, "2"] + keys)
             if case .error(let m) = reply { denied.append("EVAL: \(m.prefix(100))") }
             for item in reply.array ?? [] { if let s = item.string { denied.append(String(s.prefix(120))) } }
         } catch where error.misconfiguration == .aclDenied || error.misconfiguration == .unknownCommand {

@@ -1,7 +1,7 @@
 import BatonCore
 
 /// The change index of leases and tasks, read by one script each (see ``FencingLua``);
-/// on the calling thread's connection, like the stores.
+/// on the calling thread's connection (under Cluster, the node owning the key's slot), like the stores.
 public struct RedisChangeIndex: ChangeIndexStore {
     public let redis: PerThreadRedis
 
@@ -16,7 +16,7 @@ public struct RedisChangeIndex: ChangeIndexStore {
     }
 
     private func read(_ script: LuaScript, _ keys: [String]) throws(BackendError) -> Int64 {
-        let reply = try script.run(on: redis.connection, keys: keys) { command, runId in command.append(runId) }
+        let reply = try script.run(on: redis.route(forKey: keys[0]), keys: keys) { command, runId in command.append(runId) }
         guard let i = reply.integer else { throw BackendError(.protocolError, "script \(script.name): unexpected reply") }
         return i
     }

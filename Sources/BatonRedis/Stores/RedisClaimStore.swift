@@ -35,7 +35,7 @@ public struct RedisClaimStore: ClaimStore {
         switch r[0].integer {
         case 1:
             guard let claim else { throw BackendError(.protocolError, "task_claim: claimed without a claim") }
-            try wait?.confirm(on: redis.connection) { _ = try? void(request.task, runId: runId) }
+            try wait?.confirm(on: redis.route(forKey: RedisKeys.claim(request.task))) { _ = try? void(request.task, runId: runId) }
             return .claimed(claim)
         case 2: return .refused(.held, current: claim)
         case 3: return .refused(.recentlyCompleted, current: claim)
@@ -53,7 +53,7 @@ public struct RedisClaimStore: ClaimStore {
         }
         let claim = try decode(task, r)
         if r[0].integer == 1, let claim {
-            try wait?.confirm(on: redis.connection)
+            try wait?.confirm(on: redis.route(forKey: RedisKeys.claim(task)))
             return .extended(claim)
         }
         return .lost(claim)
@@ -77,18 +77,21 @@ public struct RedisClaimStore: ClaimStore {
     }
 
     public func void(_ task: TaskName, runId: String) throws(BackendError) -> Bool {
-        try VoidScripts.claim.run(on: redis.connection, keys: [RedisKeys.claim(task)], args: [runId]).integer == 1
+        try VoidScripts.claim.run(on: redis.route(forKey: RedisKeys.claim(task)), keys: [RedisKeys.claim(task)], args: [runId]).integer == 1
     }
 
+    /// Under Cluster, the master the task's slot is on (see ``RedisLeaseStore/failureDomain(of:)``).
+    public func failureDomain(of task: TaskName) -> String? { redis.failureDomain(ofKey: RedisKeys.claim(task)) }
+
     public func knownTasks() throws(BackendError) -> [TaskName] {
-        try scan(redis.connection, pattern: RedisKeys.taskMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(TaskName.init) }
+        try scan(redis, pattern: RedisKeys.taskMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(TaskName.init) }
     }
 
     private func keys(_ task: TaskName) -> [String] { [RedisKeys.claim(task), RedisKeys.taskMeta(task)] }
 
     private func run(_ script: LuaScript, _ task: TaskName, _ keys: [String],
                      _ args: (inout RedisCommand, String) -> Void) throws(BackendError) -> [RedisReply] {
-        let reply = try script.run(on: redis.connection, keys: keys, args: args)
+        let reply = try script.run(on: redis.route(forKey: keys[0]), keys: keys, args: args)
         guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
             throw BackendError(.protocolError, "script \(script.name): unexpected reply")
         }

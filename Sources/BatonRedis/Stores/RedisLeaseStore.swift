@@ -23,10 +23,10 @@ public struct RedisLeaseStore: LeaseStore {
         switch r.first?.integer {
         case 1:
             // A new tenure nobody has been told of yet: voided if the replicas do not confirm it.
-            try wait?.confirm(on: redis.connection) { _ = try? release(lease, holder: holder, fencingToken: tenure!.fencingToken) }
+            try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease))) { _ = try? release(lease, holder: holder, fencingToken: tenure!.fencingToken) }
             return .acquired(tenure!, previousHolder: r.count > 6 ? r[6].string.flatMap(Holder.init) : nil)
         case 2:
-            try wait?.confirm(on: redis.connection)
+            try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease)))
             return .renewed(tenure!)
         default: return .heldByOther(tenure!)
         }
@@ -44,7 +44,7 @@ public struct RedisLeaseStore: LeaseStore {
         guard r.first?.integer == 1 else { return .notHeld(tenure) }
         // Unconfirmed, the renewal still stands in Redis but is not promised: the holder
         // keeps only what it was told before.
-        try wait?.confirm(on: redis.connection)
+        try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease)))
         return .renewed(tenure!)
     }
 
@@ -66,13 +66,17 @@ public struct RedisLeaseStore: LeaseStore {
         try decode(try run(LeaseScripts.state, lease) { command, runId in command.append(runId) })
     }
 
+    /// Under Cluster, the master the lease's slot is on: a failover of one shard opens only
+    /// that shard's breaker (see ``BreakerDomains``).
+    public func failureDomain(of lease: LeaseName) -> String? { redis.failureDomain(ofKey: RedisKeys.lease(lease)) }
+
     public func knownLeases() throws(BackendError) -> [LeaseName] {
-        try scan(redis.connection, pattern: RedisKeys.leaseMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(LeaseName.init) }
+        try scan(redis, pattern: RedisKeys.leaseMetaPattern).compactMap { RedisKeys.tag(of: $0).flatMap(LeaseName.init) }
     }
 
     private func run(_ script: LuaScript, _ lease: LeaseName,
                      _ args: (inout RedisCommand, String) -> Void) throws(BackendError) -> [RedisReply] {
-        let reply = try script.run(on: redis.connection, keys: [RedisKeys.lease(lease), RedisKeys.leaseMeta(lease)], args: args)
+        let reply = try script.run(on: redis.route(forKey: RedisKeys.lease(lease)), keys: [RedisKeys.lease(lease), RedisKeys.leaseMeta(lease)], args: args)
         guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
             throw BackendError(.protocolError, "script \(script.name): unexpected reply")
         }
@@ -90,7 +94,14 @@ public struct RedisLeaseStore: LeaseStore {
     }
 }
 
-/// All keys matching `pattern`, by SCAN (never KEYS, which blocks the server).
+/// All keys matching `pattern` on every master, by SCAN (never KEYS, which blocks the server).
+func scan(_ redis: PerThreadRedis, pattern: String) throws(BackendError) -> [String] {
+    var keys: [String] = []
+    for connection in redis.masterConnections() { keys += try scan(connection, pattern: pattern) }
+    return Array(Set(keys))
+}
+
+/// All keys matching `pattern` on one server.
 func scan(_ connection: RedisConnection, pattern: String) throws(BackendError) -> [String] {
     var cursor = "0"
     var keys: [String] = []

@@ -49,7 +49,7 @@ public struct RedisServerCheck: Sendable {
     /// Looks at the server through the calling thread's connection.
     public static func run(_ redis: PerThreadRedis) -> RedisServerCheck {
         var r = RedisServerCheck()
-        let c = redis.connection
+        let c = redis.checkConnection
         do throws(BackendError) {
             switch try c.command(["INFO", "server"]) {
             case .error: r.infoAllowed = false
@@ -81,7 +81,7 @@ public struct RedisServerCheck: Sendable {
             r.configAllowed = false
         } catch {}
         do throws(BackendError) {
-            r.aclDenied = try RedisACLProbe.run(on: c)
+            r.aclDenied = try RedisACLProbe.run(on: redis.route(forKey: RedisACLProbe.keys[0]))
         } catch where error.kind == .misconfigured {
             r.misconfiguration = error
         } catch {

@@ -15,10 +15,10 @@ public struct ReplicaWait: Sendable, Equatable {
     }
 
     /// Waits on the connection that just wrote; runs `void` and throws when too few replicas confirm.
-    func confirm(on c: RedisConnection, void: () -> Void = {}) throws(BackendError) {
+    func confirm(on c: any RedisCommanding, void: () -> Void = {}) throws(BackendError) {
         let acked: Int64
         do {
-            acked = try c.command(["WAIT", String(replicas), String(timeoutMs)]).integer ?? 0
+            acked = try c.command(words: ["WAIT", String(replicas), String(timeoutMs)]).integer ?? 0
         } catch {
             void()
             throw error
