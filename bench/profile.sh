@@ -7,11 +7,13 @@
 #
 #   ./bench/profile.sh [leader|tasks|session|healthz] [COUNT]     (default: leader 2000)
 #   ./bench/profile.sh --syscalls [KIND] [COUNT]
+#   ./bench/profile.sh --limits        (header and body size limits: bench/limits.py)
 #
 # --syscalls runs batond natively instead and counts its system calls (all threads) with
 # `strace -c -f`, attached after the warm-up and detached after COUNT requests over one
 # keep-alive connection: system calls per request by name (poll, read, write, futex...),
 # less what batond calls unprompted in one idle second (timers, watchers).
+# BENCH_PROFILE_CONNECTIONS=32 counts under wrk load (3 s, 32 connections) instead.
 # Both modes end with one machine-readable line (`PROFILE_RESULT ...`) for bench/run.sh.
 #
 # BENCH_BATOND=PATH profiles that binary instead of .build-bench's release build.
@@ -22,7 +24,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 cd "$BATON_ROOT"
 
 mode=callgrind
-if [ "${1:-}" = --syscalls ]; then mode=syscalls; shift; fi
+case "${1:-}" in --syscalls) mode=syscalls; shift ;; --limits) mode=limits; shift ;; esac
 kind=${1:-leader}
 count=${2:-2000}
 if [ "$mode" = syscalls ]; then ensure_packages strace; else ensure_packages valgrind; fi
@@ -64,7 +66,7 @@ rm -f "$out" "$out".*
 cache_ttl=5000
 [ "$kind" = session ] && cache_ttl=${BENCH_SESSION_CACHE_TTL_MS:-0}
 launcher=(valgrind --tool=callgrind --callgrind-out-file="$out")
-[ "$mode" = syscalls ] && launcher=()
+[ "$mode" != callgrind ] && launcher=()
 (exec env BATON_LISTEN="127.0.0.1:$port" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$db_url" \
     BATON_API_TOKENS="$BENCH_API_TOKEN" BATON_LOG_LEVEL="${BATON_LOG_LEVEL:-warn}" BATON_SESSION_CACHE_TTL_MS="$cache_ttl" \
     "${launcher[@]}" "$bin") 2>"$work/batond.log" &
@@ -75,6 +77,10 @@ for i in $(seq 1 600); do
     [ "$i" -eq 600 ] && die "batond did not start"
     sleep 0.1
 done
+if [ "$mode" = limits ]; then
+    python3 bench/limits.py "127.0.0.1:$port" "$BENCH_API_TOKEN"
+    exit 0
+fi
 log "warming up (200 $kind requests)"
 python3 bench/client.py "127.0.0.1:$port" "$kind" 200
 per_what=request
@@ -105,7 +111,22 @@ if [ "$mode" = syscalls ]; then
     idle=$(calls_by_name "$work/idle.txt")
     log "counting system calls of batond's $threads threads over $count $kind requests"
     t0=$(date +%s%N)
-    strace_window "$work/strace.txt" python3 bench/client.py "127.0.0.1:$port" "$kind" "$count"
+    conns=${BENCH_PROFILE_CONNECTIONS:-1}
+    if [ "$conns" -gt 1 ]; then
+        # Under load instead: wrk with $conns connections for 3 s (POST /leader only). strace
+        # stops every thread at each call, so lock waits (futex) are an upper bound here.
+        [ "$kind" = leader ] || die "BENCH_PROFILE_CONNECTIONS is for the leader kind only"
+        run_load() {
+            BENCH_WRK_DIR="$BATON_ROOT/bench/wrk" wrk -t 2 -c "$conns" -d 3s -s bench/wrk/leader.lua \
+                "http://127.0.0.1:$port/leader" >"$work/wrk.txt"
+        }
+        strace_window "$work/strace.txt" run_load
+        count=$(sed -nE 's/^WRK_RESULT requests=([0-9]+).*/\1/p' "$work/wrk.txt")
+        [ -n "$count" ] && [ "$count" -gt 0 ] || die "wrk printed no result: $(cat "$work/wrk.txt")"
+        kind="leader-c$conns"
+    else
+        strace_window "$work/strace.txt" python3 bench/client.py "127.0.0.1:$port" "$kind" "$count"
+    fi
     t1=$(date +%s%N)
     echo "system calls by batond's $threads threads for $count $kind requests (over one keep-alive connection):"
     sed -n '/^% time/,$p' "$work/strace.txt"

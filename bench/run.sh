@@ -351,13 +351,16 @@ redis_rss_kb=$(peak_rss_kb "$REDIS_PID")
 # starts its own Redis and PostgreSQL).
 profile_count=${BENCH_PROFILE_COUNT:-2000}
 instr_per_req="" sys_per_req="" sys_detail=""
+# profile.sh starts servers of its own: it must not inherit this run's ports.
+profile() { env -u REDIS_PORT -u REDIS_PID -u REDIS_URL -u PG_PORT -u PG_DATA -u PG_URL -u JELLYFIN_DB_URL \
+    BENCH_BATOND="$bin" ./bench/profile.sh "$@" 2>"$work/profile.err"; }
 if [ -z "${BENCH_NO_PROFILE:-}" ]; then
     log "instructions per POST /leader (callgrind, $profile_count requests)"
-    out=$(BENCH_BATOND="$bin" ./bench/profile.sh leader "$profile_count" 2>"$work/profile.err") \
+    out=$(profile leader "$profile_count") \
         || { tail -n 5 "$work/profile.err" >&2; die "bench/profile.sh leader failed"; }
     instr_per_req=$(grep '^PROFILE_RESULT' <<<"$out" | sed -E 's/.* per_request=([0-9]+).*/\1/')
     log "system calls per POST /leader (strace -c -f, $profile_count requests)"
-    out=$(BENCH_BATOND="$bin" ./bench/profile.sh --syscalls leader "$profile_count" 2>"$work/profile.err") \
+    out=$(profile --syscalls leader "$profile_count") \
         || { tail -n 5 "$work/profile.err" >&2; die "bench/profile.sh --syscalls leader failed"; }
     line=$(grep '^PROFILE_RESULT' <<<"$out")
     sys_per_req=$(field per_request "$line")
