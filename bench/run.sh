@@ -187,7 +187,8 @@ row() {
     local ratio verdict goal="–"
     ratio=$(awk -v a="$rps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
     verdict=$(awk -v r="$ratio" -v t="$target" -v p="$p99" -v m="$p99max" \
-        'BEGIN { if (t == "") { print "–"; exit } ok = (r != "n/a" && r + 0 >= t + 0); if (m != "" && p + 0 >= m + 0) ok = 0; print (ok ? "PASS" : "MISS") }')
+        'BEGIN { if (t == "") { print "–"; exit } ok = (r != "n/a" && r + 0 >= t + 0); slow = (m != "" && p + 0 >= m + 0)
+                 print (ok && !slow ? "PASS" : (ok ? "MISS (p99)" : (slow ? "MISS (ratio, p99)" : "MISS (ratio)"))) }')
     [ -n "$target" ] && goal="≥ ${target}x"
     [ -n "$p99max" ] && goal="$goal, p99 < ${p99max} ms"
     local load
