@@ -104,7 +104,7 @@ if [ "$mode" = syscalls ]; then
     # calls_by_name FILE: "name=calls ..." from strace -c's table (% time, seconds,
     # usecs/call, calls, [errors], syscall).
     calls_by_name() { awk '/^-/ || /^% time/ || / total$/ { next } NF >= 5 { printf "%s=%d ", $NF, $4 }' "$1"; }
-    threads=$(ls "/proc/$batond_pid/task" | wc -l)
+    threads=$(find "/proc/$batond_pid/task" -mindepth 1 -maxdepth 1 | wc -l)
     # What batond does by itself (timers, the Redis/PostgreSQL watchers) in the second each
     # window waits for strace to attach: subtracted from the requests' window below.
     strace_window "$work/idle.txt" true
@@ -116,13 +116,14 @@ if [ "$mode" = syscalls ]; then
         # Under load instead: wrk with $conns connections for 3 s (POST /leader only). strace
         # stops every thread at each call, so lock waits (futex) are an upper bound here.
         [ "$kind" = leader ] || die "BENCH_PROFILE_CONNECTIONS is for the leader kind only"
+        # shellcheck disable=SC2317  # called through strace_window
         run_load() {
             BENCH_WRK_DIR="$BATON_ROOT/bench/wrk" wrk -t 2 -c "$conns" -d 3s -s bench/wrk/leader.lua \
                 "http://127.0.0.1:$port/leader" >"$work/wrk.txt"
         }
         strace_window "$work/strace.txt" run_load
         count=$(sed -nE 's/^WRK_RESULT requests=([0-9]+).*/\1/p' "$work/wrk.txt")
-        [ -n "$count" ] && [ "$count" -gt 0 ] || die "wrk printed no result: $(cat "$work/wrk.txt")"
+        if [ -z "$count" ] || [ "$count" -eq 0 ]; then die "wrk printed no result: $(cat "$work/wrk.txt")"; fi
         kind="leader-c$conns"
     else
         strace_window "$work/strace.txt" python3 bench/client.py "127.0.0.1:$port" "$kind" "$count"
