@@ -57,5 +57,10 @@ extension JSONValue {
     /// `.string(s)` or `.null`.
     public static func string(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
     /// `.int(i)` or `.null`.
+    ///
+    /// Inlinable so callers in other modules get it specialized: unspecialized, each of the
+    /// 3 calls in a `POST /leader` looked up `Optional<I>`'s metadata at run time
+    /// (callgrind: 149,832 → 148,520 instructions per request, issue 17).
+    @inlinable
     public static func int<I: BinaryInteger>(_ i: I?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
 }
