@@ -284,6 +284,8 @@ def run(args):
         check_reachable(items, rep, faults)
         status = harness.http_get(batond.port, "/status")[1] or {}
         redis = status.get("backends", {}).get("redis", {})
+        if not redis:
+            print("no /status answer; batond's log ends:\n" + batond.log()[-20000:])
         if redis.get("master") != "127.0.0.1:%d" % topo.named_master():
             rep.violation("status_master", "/status names %s, the sentinels %s" % (redis.get("master"), topo.named_master()))
         safety.print_report(rep)

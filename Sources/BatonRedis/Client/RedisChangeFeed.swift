@@ -161,19 +161,21 @@ private final class PushLink {
         case .unix(let path): made = redisConnectUnixWithTimeout(path, tv)
         }
         guard let c = made else { throw BackendError(.connect, "cannot allocate redis context") }
-        context = c
+        // Freed here only while `context` is unset: once it is, a throwing init still runs
+        // deinit, which frees it (freeing it here too was a double free, and batond aborted
+        // with "free(): invalid pointer" when the feed reconnected to a dead master).
         if c.pointee.err != 0 {
             let text = Self.errorText(c)
             redisFree(c)
             throw BackendError(.connect, "redis change feed connect: \(text)")
         }
+        context = c
         _ = redisSetTimeout(c, tv)
         if case .tcp = endpoint.address { _ = redisEnableKeepAlive(c) }
         if let password = endpoint.password {
             let auth = endpoint.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
             guard let reply = call(auth), !reply.isError else {
-                redisFree(c)
-                throw BackendError(.connect, "redis change feed: authentication failed")
+                throw BackendError(.connect, "redis change feed: authentication failed")  // deinit frees the context
             }
         }
     }
