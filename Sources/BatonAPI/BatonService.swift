@@ -19,7 +19,6 @@ public struct BatonService: HTTPHandler {
         TaskRoutes(services: services).register(&r)
         ExternalRunRoutes(services: services).register(&r)
         ScheduleRoutes(services: services).register(&r)
-        EventRoutes(services: services).register(&r)
         SessionRoutes(services: services, extractor: TokenExtractor(rules: authorizationRules), metrics: metrics).register(&r)
         OpsRoutes(services: services, metrics: metrics).register(&r)
         UIRoutes(services: services, access: UIAccess(mode: ui, tokens: auth.tokens)).register(&r)

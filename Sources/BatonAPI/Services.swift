@@ -16,8 +16,6 @@ public struct Services: Sendable {
     public var schedules: (any ScheduleStore)? = nil
     /// Wall time for what the API itself stamps (schedule saves).
     public var clock: any Clock = SystemClock()
-    /// Blocking reads (`?index=&wait=`); nil: reads answer at once, without an index.
-    public var watching: Watching?
 
     public init(election: LeaderElection, tasks: TaskCoordinator, sessions: SessionValidator, history: any HistoryReader,
                 outbox: HistoryOutbox, postgresBreaker: CircuitBreaker, facts: RuntimeFacts, defaults: Defaults) {

@@ -238,7 +238,7 @@ struct LeaderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leader",
         abstract: "Look at or change one lease by hand.",
-        subcommands: [Get.self, Watch.self, Acquire.self, Renew.self, Release.self])
+        subcommands: [Get.self, Acquire.self, Renew.self, Release.self])
 
     static func show(_ s: Schemas.LeaseState, json: Bool, client: BatonClient, operation: String) throws {
         if json { try client.printRawJSON(operation); return }

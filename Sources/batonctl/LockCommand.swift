@@ -76,7 +76,6 @@ struct LockCommand: AsyncParsableCommand {
         let what = "lease \(lease)"
 
         var announcedWait = false
-        let waiter = try LeaseWaiter(global: global, lease: lease)
         while true {
             if let sig = SignalCatcher.shared.signal {
                 Log.info("got signal \(sig) while waiting for \(what): not running the command")
@@ -142,13 +141,7 @@ struct LockCommand: AsyncParsableCommand {
                 }
                 if wait {
                     if !announcedWait { Log.info("\(why); waiting"); announcedWait = true }
-                    // Held: a blocking read brings us back as soon as the tenure ends or expires.
-                    // Vacant but refused (recovering): nothing will change the index, so sleep.
-                    if let other = s.holder {
-                        await waiter.waitWhileHeld(by: other, fallbackMs: Self.pollMs(s, timing))
-                    } else {
-                        try? await Task.sleep(for: .milliseconds(Self.pollMs(s, timing)))
-                    }
+                    try? await Task.sleep(for: .milliseconds(Self.pollMs(s, timing)))
                     continue
                 }
                 Log.info("\(why); not leader, skipping (exit \(policy.skippedExit))")

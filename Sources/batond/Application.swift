@@ -18,9 +18,6 @@ final class Application: Sendable {
     let sentinelWatcher: SentinelWatcher?
     let clusterWatcher: ClusterWatcher?
     let reconciler: OutcomeReconciler
-    let watches: WatchHub
-    let events: EventBus
-    let changeFeed: RedisChangeFeed
 
     init(config: Configuration) throws {
         self.config = config
@@ -115,11 +112,6 @@ final class Application: Sendable {
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
         services.schedules = PostgresSchedules(db: postgres, history: history)
-        // Blocking reads: one change feed (a Redis subscription) per process wakes the held requests.
-        watches = WatchHub(limit: config.watchLimit)
-        events = EventBus(limit: config.eventStreamLimit)
-        services.watching = Watching(index: RedisChangeIndex(redis: redis), hub: watches, events: events)
-        changeFeed = RedisChangeFeed(endpoint: { [redis] in redis.currentEndpoint() }, listener: ExpiryModeLog(watches, events))
         let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
         var settings = ServerSettings(listen: config.listen, threads: config.threads)
         settings.maxBodyBytes = 64 * 1024
@@ -152,9 +144,6 @@ final class Application: Sendable {
         clusterWatcher?.start()
         reconciler.start()
         watcher.start()
-        watches.start()
-        events.start()
-        changeFeed.start()
         try server.start()
         log.info("batond listening", [
             "listen": .string(config.listen), "port": .int(Int64(server.port)), "threads": .int(Int64(config.threads)),
@@ -173,9 +162,6 @@ final class Application: Sendable {
         let log = Log.current
         log.info("shutting down", ["signal": .string(reason)])
         facts.setDraining()
-        changeFeed.stop()
-        watches.stop()
-        events.stop()
         let cut = server.stop(graceMs: 6_000)
         let unwritten = outbox.shutdown(timeoutMs: 2_500)
         if unwritten > 0 {

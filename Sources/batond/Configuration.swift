@@ -28,8 +28,6 @@ struct Configuration: Sendable {
     var redisWaitReplicas = 0
     var redisWaitMs = 100
     var ui = UIMode.login
-    var watchLimit = 2_000
-    var eventStreamLimit = 256
 
     /// One setting: its variable, its flag, and what it means.
     struct Setting: Sendable {
@@ -59,8 +57,6 @@ struct Configuration: Sendable {
         Setting(variable: "BATON_THREADS", flag: "threads", help: "HTTP worker threads, 1-256 (default twice the cores)"),
         Setting(variable: "BATON_LOG_LEVEL", flag: "log-level", help: "debug, info (default), warn or error"),
         Setting(variable: "BATON_LOG_FORMAT", flag: "log-format", help: "json (default) or text"),
-        Setting(variable: "BATON_WATCH_LIMIT", flag: "watch-limit", help: "blocking reads held at once, 1-100000 (default 2000; more get 503 too_many_watchers)"),
-        Setting(variable: "BATON_EVENT_STREAM_LIMIT", flag: "event-stream-limit", help: "GET /events streams open at once, 1-100000 (default 256; more get 503 too_many_watchers)"),
         Setting(variable: "BATON_OUTBOX_CAPACITY", flag: "outbox-capacity", help: "history rows kept in memory while PostgreSQL is down, 1-1000000 (default 10000)"),
         Setting(variable: "BATON_UI", flag: "ui", help: "incident page at /ui: login (default: an API token in a form, then a session cookie), open (no login; cluster-internal only) or off"),
         Setting(variable: "BATON_HEADER_TIMEOUT_MS", flag: "header-timeout-ms", help: "a request's line and headers, then its body, must each arrive within this, else the connection is closed; 0 (off) or 100-600000 (default 10000)"),
@@ -127,8 +123,6 @@ struct Configuration: Sendable {
         if let v = try choice("BATON_LOG_LEVEL", Dictionary(uniqueKeysWithValues: Log.Level.allCases.map { ($0.name, $0) })) { c.logLevel = v }
         if let v = try choice("BATON_LOG_FORMAT", ["json": Log.Format.json, "text": .text]) { c.logFormat = v }
         if let v = try int("BATON_OUTBOX_CAPACITY", 1...1_000_000) { c.outboxCapacity = v }
-        if let v = try int("BATON_WATCH_LIMIT", 1...100_000) { c.watchLimit = v }
-        if let v = try int("BATON_EVENT_STREAM_LIMIT", 1...100_000) { c.eventStreamLimit = v }
         if let v = try int("BATON_HEADER_TIMEOUT_MS", 0...600_000) {
             guard v == 0 || v >= 100 else {
                 throw Invalid(setting: settings.first { $0.variable == "BATON_HEADER_TIMEOUT_MS" }!, reason: "must be 0 (off) or from 100 to 600000, got '\(v)'")

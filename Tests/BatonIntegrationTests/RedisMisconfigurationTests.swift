@@ -59,10 +59,10 @@ import Testing
 
     @Test func aclPasswordAndDatabaseMistakesEachHaveTheirOwnCode() throws {
         let redis = try RedisProcess()
-        try redis.cli("ACL", "SETUSER", "baton", "on", ">good-pw", "~baton:*", "&baton:changes", "+@all")
-        try redis.cli("ACL", "SETUSER", "noscripts", "on", ">pw", "~baton:*", "&baton:changes", "+@all", "-evalsha", "-eval")
-        try redis.cli("ACL", "SETUSER", "wrongkeys", "on", ">pw", "~other:*", "&baton:changes", "+@all")
-        try redis.cli("ACL", "SETUSER", "nohset", "on", ">pw", "~baton:*", "&baton:changes", "+@all", "-hset")
+        try redis.cli("ACL", "SETUSER", "baton", "on", ">good-pw", "~baton:*", "+@all")
+        try redis.cli("ACL", "SETUSER", "noscripts", "on", ">pw", "~baton:*", "+@all", "-evalsha", "-eval")
+        try redis.cli("ACL", "SETUSER", "wrongkeys", "on", ">pw", "~other:*", "+@all")
+        try redis.cli("ACL", "SETUSER", "nohset", "on", ">pw", "~baton:*", "+@all", "-hset")
         let at = "127.0.0.1:\(redis.port)"
         // The good user works: the failures below come from the setting under test.
         let good = try Self.wiring("redis://baton:good-pw@\(at)/0")

@@ -13,7 +13,7 @@ struct LeaderRoutes {
     func register(_ r: inout Router) {
         r.add("POST", "/leader") { req, _ in handle { () throws(Problem) in try acquire(req) } }
         r.add("GET", "/leader") { req, _ in handle { () throws(Problem) in try state(req) } }
-        r.add("GET", "/leases") { req, _ in handle { () throws(Problem) in try all(req) } }
+        r.add("GET", "/leases") { _, _ in answer(services.election.all()) { .object([("leases", .array($0.map(\.json)))]) } }
         r.add("POST", "/lease/renew") { req, _ in handle { () throws(Problem) in try renew(req) } }
         r.add("POST", "/lease/release") { req, _ in handle { () throws(Problem) in try release(req) } }
         r.add("GET", "/leases/{lease}/history") { req, p in handle { () throws(Problem) in try history(req, p) } }
@@ -34,41 +34,7 @@ struct LeaderRoutes {
             guard let holder = Holder(h) else { throw Problem.invalidField("holder", "must match \(NameRule.holder.pattern)") }
             caller = holder
         }
-        let services = self.services, asker = caller
-        return try blockingRead(req, services, key: .lease(lease), view: asker?.value ?? "") {
-            // The index first: a change after it shows in the state, and the next read with
-            // this index answers at once (never the other way round, which would miss it).
-            let index = services.leaseIndex(lease)
-            let decision = services.election.state(lease, caller: asker)
-            var value: JSONValue? = nil, expires: Int? = nil
-            if case .ok(let v) = decision { value = v.json; expires = v.expiresInMs }
-            return WatchAnswer(index: index, response: stamped(answer(decision) { $0.json }, index: index, value: value), expiresInMs: expires)
-        }
-    }
-
-    /// `GET /leases`; its index is the sum of the listed leases' indexes.
-    private func all(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let services = self.services
-        return try blockingRead(req, services, key: .leases, view: "") {
-            var index: Int64? = 0
-            var soonest: Int? = nil
-            if case .ok(let before) = services.election.all() {
-                for v in before {
-                    guard let i = services.leaseIndex(v.lease) else { index = nil; break }
-                    index = index.map { $0 &+ i }
-                }
-            } else {
-                index = nil
-            }
-            let decision = services.election.all()
-            var value: JSONValue? = nil
-            let render: ([LeaseView]) -> JSONValue = { .object([("leases", .array($0.map(\.json)))]) }
-            if case .ok(let views) = decision {
-                value = render(views)
-                soonest = views.compactMap(\.expiresInMs).min()
-            }
-            return WatchAnswer(index: index, response: stamped(answer(decision, render), index: index, value: value), expiresInMs: soonest)
-        }
+        return answer(services.election.state(lease, caller: caller)) { $0.json }
     }
 
     private func renew(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {

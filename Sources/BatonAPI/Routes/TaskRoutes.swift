@@ -14,7 +14,7 @@ struct TaskRoutes {
         r.add("POST", "/tasks/claim") { req, _ in handle { () throws(Problem) in try claim(req) } }
         r.add("POST", "/tasks/extend") { req, _ in handle { () throws(Problem) in try extend(req) } }
         r.add("POST", "/tasks/complete") { req, _ in handle { () throws(Problem) in try complete(req) } }
-        r.add("GET", "/tasks") { req, _ in handle { () throws(Problem) in try watchedList(req) } }
+        r.add("GET", "/tasks") { _, _ in list() }
         r.add("GET", "/tasks/{task}/runs") { req, p in handle { () throws(Problem) in try runs(req, p) } }
     }
 
@@ -48,33 +48,13 @@ struct TaskRoutes {
         return answer(decision) { $0.json }
     }
 
-    /// `GET /tasks`, blocking with `?index=`; its index is the sum of the tasks' indexes in Redis.
-    private func watchedList(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
-        let services = self.services, routes = self
-        return try blockingRead(req, services, key: .tasks, view: "") {
-            var index: Int64? = 0
-            var soonest: Int? = nil
-            switch services.tasks.all() {
-            case .ok(let claims), .conflict(let claims), .recovering(let claims, _):
-                for (t, c) in claims {
-                    guard let i = services.taskIndex(t) else { index = nil; break }
-                    index = index.map { $0 &+ i }
-                    if let e = c?.expiresInMs { soonest = min(soonest ?? e, e) }
-                }
-            case .unavailable: index = nil
-            }
-            let (response, value) = routes.list()
-            return WatchAnswer(index: index, response: stamped(response, index: index, value: value), expiresInMs: soonest)
-        }
-    }
-
     /// Every task known to Redis or to history, with its claim and last run. History is
     /// optional here: without PostgreSQL the claims still show (`history_available: false`).
-    private func list() -> (HTTPResponse, JSONValue?) {
+    private func list() -> HTTPResponse {
         let claims: [(TaskName, TaskClaim?)]
         switch services.tasks.all() {
         case .ok(let list), .conflict(let list), .recovering(let list, _): claims = list
-        case .unavailable(let error, let retry): return (redisUnavailable(error, retry).response, nil)
+        case .unavailable(let error, let retry): return redisUnavailable(error, retry).response
         }
         let lastRuns: [TaskName: RunRecord]?
         if case .success(let runs) = services.postgresBreaker.run({ () throws(BackendError) in try services.history.lastRuns() }) {
@@ -93,8 +73,7 @@ struct TaskRoutes {
                 ("last_run", lastRuns?[t]?.json ?? .null),
             ])
         }
-        let value = JSONValue.object([("tasks", .array(items)), ("history_available", .bool(lastRuns != nil))])
-        return (.json(200, value), value)
+        return .json(200, .object([("tasks", .array(items)), ("history_available", .bool(lastRuns != nil))]))
     }
 
     private func runs(_ req: HTTPRequest, _ p: RouteParameters) throws(Problem) -> HTTPResponse {

@@ -3,30 +3,11 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
-    /// Set when the answer comes later (see ``DeferredResponse``); status, headers and body
-    /// are then not sent.
-    public var deferred: DeferredResponse?
-    /// Set for a body written over time (see ``EventStream``); `body` is then not sent.
-    public var stream: EventStream?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
-    }
-
-    /// A streamed answer (Server-Sent Events and the like) with status 200.
-    public static func stream(_ stream: EventStream, headers: [(String, String)]) -> HTTPResponse {
-        var r = HTTPResponse(status: 200, headers: headers)
-        r.stream = stream
-        return r
-    }
-
-    /// The request is held, without a worker thread, until `answer` is fulfilled.
-    public static func deferred(_ answer: DeferredResponse) -> HTTPResponse {
-        var r = HTTPResponse(status: 200)
-        r.deferred = answer
-        return r
     }
 
     /// A JSON answer.

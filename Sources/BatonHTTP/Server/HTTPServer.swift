@@ -91,12 +91,6 @@ public final class HTTPServer: Sendable {
         context.draining.store(true, ordering: .relaxed)
         let fd = MHD_quiesce_daemon(d)
         if fd >= 0 { Glibc.close(fd) }
-        // libmicrohttpd must not be stopped with suspended connections (microhttpd.h): the
-        // owners of held requests should have answered them by now; whatever is left gets a 503.
-        for stream in context.streams.withLock({ Array($0.values) }) { stream.finish() }
-        for held in context.held.withLock({ Array($0.values) }) {
-            held.fulfill(Problem.unavailable("batond", retryAfterMs: 1_000, detail: "batond is shutting down; retry on another replica").response)
-        }
         var waited = 0
         while context.inFlight.load(ordering: .relaxed) > 0 && waited < graceMs {
             usleep(10_000)
@@ -118,10 +112,6 @@ final class ServerContext: Sendable {
     let draining = Atomic<Bool>(false)
     let port = Atomic<Int>(0)
     let deadline: HeaderDeadline
-    /// Requests held without a worker (``DeferredResponse``), answered at the latest by `stop`.
-    let held = Mutex<[ObjectIdentifier: DeferredResponse]>([:])
-    /// Open event streams (suspended while idle), finished by `stop`.
-    let streams = Mutex<[ObjectIdentifier: EventStream]>([:])
 
     init(handler: any HTTPHandler, observer: (any HTTPObserver)?, maxBody: Int, deadline: HeaderDeadline) {
         self.handler = handler
@@ -137,9 +127,6 @@ private final class PendingRequest {
     var body: [UInt8] = []
     var tooLarge = false
     var answered = false
-    /// A held request: its answer and the request it answers.
-    var deferred: DeferredResponse?
-    var request: HTTPRequest?
 }
 
 /// The connection's header-deadline clock, when the deadline is on.
@@ -205,13 +192,6 @@ private func accessHandler(
         return MHD_Result.YES
     }
     let pending = Unmanaged<PendingRequest>.fromOpaque(raw).takeUnretainedValue()
-    // Resumed after a deferred answer arrived: queue it now, on this worker.
-    if let deferred = pending.deferred, let request = pending.request {
-        guard let response = deferred.take() else { return MHD_Result.YES }
-        pending.deferred = nil
-        server.held.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(deferred)) }
-        return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))
-    }
     if pending.answered {
         uploadSize.pointee = 0  // discard the rest of an oversized body
         return MHD_Result.YES
@@ -238,18 +218,6 @@ private func accessHandler(
     }
     let request = collect(connection, url, method, body: pending.body, server: server)
     let response = server.handler.handle(request)
-    if let deferred = response.deferred {
-        pending.deferred = deferred
-        pending.request = request
-        server.held.withLock { $0[ObjectIdentifier(deferred)] = deferred }
-        let address = Int(bitPattern: UnsafeRawPointer(connection))
-        guard let now = deferred.suspendUnlessAnswered(connection: address, { MHD_suspend_connection(connection) }) else {
-            return MHD_Result.YES
-        }
-        pending.deferred = nil
-        server.held.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(deferred)) }
-        return respond(connection, now, request, pending, server, close: server.draining.load(ordering: .relaxed))
-    }
     return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))
 }
 
@@ -331,20 +299,8 @@ private func lookup(_ connection: OpaquePointer, _ kind: MHD_ValueKind, _ name: 
 
 private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ request: HTTPRequest,
                      _ pending: PendingRequest, _ server: ServerContext, close: Bool) -> MHD_Result {
-    let made: OpaquePointer?
-    if let stream = response.stream {
-        server.streams.withLock { open in
-            open = open.filter { !$0.value.isOver }
-            open[ObjectIdentifier(stream)] = stream
-        }
-        // A stream has no answer deadline (HeaderDeadline): it is bounded by its buffer limit.
-        let binding = StreamBinding(stream: stream, connection: Int(bitPattern: UnsafeRawPointer(connection)))
-        made = MHD_create_response_from_callback(UInt64.max, 4096, streamRead, Unmanaged.passRetained(binding).toOpaque(), streamFreed)
-        if made == nil { stream.closed() }
-    } else {
-        made = response.body.withUnsafeBytes { buf in
-            MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
-        }
+    let made: OpaquePointer? = response.body.withUnsafeBytes { buf in
+        MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
     }
     guard let r = made else { return MHD_Result.NO }
     for (name, value) in response.headers { addHeader(r, name, value) }
@@ -352,7 +308,7 @@ private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ re
     if close { addHeader(r, "Connection", "close") }
     let result = MHD_queue_response(connection, UInt32(response.status), r)
     MHD_destroy_response(r)
-    if response.stream == nil, server.deadline.enabled, let clock = clock(of: connection) { server.deadline.sending(clock) }
+    if server.deadline.enabled, let clock = clock(of: connection) { server.deadline.sending(clock) }
     server.observer?.served(request, response, durationNs: monotonicNs() - pending.startNs)
     return result
 }

@@ -33,19 +33,6 @@ public final class PerThreadRedis: Sendable {
         }
     }
 
-    /// Where a connection of its own (the change feed's subscription) should go now: under
-    /// Sentinel the master the sentinels name (asked at every call, so a reconnect follows a
-    /// failover), else the configured endpoint (under Cluster the first seed: PUBLISH reaches
-    /// subscribers on every node). Falls back to the configured endpoint when no
-    /// sentinel answers; that connect then fails and is retried.
-    public func currentEndpoint() -> RedisEndpoint {
-        guard let sentinel, let (master, _) = try? sentinel.master(maxAgeMs: 0) else { return endpoint }
-        var resolved = endpoint
-        resolved.address = .tcp(host: master.host, port: master.port)
-        resolved.sentinel = nil
-        return resolved
-    }
-
     /// The calling thread's connection (under Cluster: to the first seed node, for checks).
     public var connection: RedisConnection { connections.value }
 

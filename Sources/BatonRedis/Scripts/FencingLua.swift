@@ -94,32 +94,6 @@ enum FencingLua {
       end
       return tok, 0
     end
-    -- Change index (issue 18): `index` grows with every change a watcher waits for (a tenure
-    -- or claim begins or ends, a run completes; renewals and extensions do not count), and
-    -- the script publishes the resource's key on `baton:changes` so every batond wakes its
-    -- watchers. A tenure or claim that ends by expiry is not written by anyone (Redis drops
-    -- the key), so `live` says one was there: a read that finds the key gone counts one
-    -- more (see `index_of`), and the next grant writes that one down before its own.
-    local function changed(meta, key)
-      redis.call('HINCRBY', meta, 'index', 1)
-      redis.call('PUBLISH', 'baton:changes', key)
-    end
-    local function began(meta, key)
-      if redis.call('HGET', meta, 'live') == '1' then redis.call('HINCRBY', meta, 'index', 1) end
-      redis.call('HSET', meta, 'live', '1')
-      changed(meta, key)
-    end
-    local function ended(meta, key)
-      redis.call('HSET', meta, 'live', '0')
-      changed(meta, key)
-    end
-    -- The index as a read sees it: `gone` when the tenure or claim that `live` marks is no
-    -- longer there (expired, or void because another server wrote it).
-    local function index_of(meta, gone)
-      local i = tonumber(redis.call('HGET', meta, 'index') or '0')
-      if gone and redis.call('HGET', meta, 'live') == '1' then i = i + 1 end
-      return i
-    end
 
     """
 }

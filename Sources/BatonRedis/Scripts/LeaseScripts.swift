@@ -43,7 +43,6 @@ enum LeaseScripts {
     redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
     redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', tok, 'acquired_at', now, 'ttl', ttl)
     redis.call('PEXPIRE', KEYS[1], ttl)
-    began(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], ttl, now)
     return {1, ARGV[1], tok, now, ttl, ttl, prev}
     """)
@@ -82,7 +81,6 @@ enum LeaseScripts {
     local pttl = redis.call('PTTL', KEYS[1])
     if cur[1] == ARGV[1] and (ARGV[2] == '' or ARGV[2] == cur[2]) then
       redis.call('DEL', KEYS[1])
-      ended(KEYS[2], KEYS[1])
       keep_meta(KEYS[2], 0, now_ms())
       return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}
     end
@@ -95,11 +93,5 @@ enum LeaseScripts {
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then return {0} end
     return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
-    """)
-
-    /// ARGV: run id. The lease's change index (see ``FencingLua``): an integer, 0 for a lease
-    /// Redis knows nothing about. Writes nothing.
-    static let index = LuaScript(name: "lease_index", source: FencingLua.prelude + """
-    return index_of(KEYS[2], foreign(KEYS[2], ARGV[1]) or redis.call('EXISTS', KEYS[1]) == 0)
     """)
 }

@@ -21,10 +21,6 @@ enum RedisACLProbe {
         ("HMGET", "'HMGET', KEYS[2], 'probe', 'n'"),
         ("TIME", "'TIME'"),
         ("DEL", "'DEL', KEYS[1], KEYS[2]"),
-        // The change index's wake-up (issue 18), on the real channel: Redis 7 users get no
-        // channel unless granted (`acl-pubsub-default resetchannels`). The payload is no key,
-        // so the change feed ignores it.
-        ("PUBLISH", "'PUBLISH', 'baton:changes', '~acl-probe'"),
     ]
 
     static let keys = ["baton:lease:{~acl-probe}", "baton:task:{~acl-probe}:meta"]
