@@ -50,7 +50,9 @@ let package = Package(
 
         // Fakes and process helpers shared by the test targets.
         .target(name: "BatonTestSupport", dependencies: ["BatonCore"], path: "Tests/BatonTestSupport"),
-        .testTarget(name: "BatonUnitTests", dependencies: ["BatonCore", "BatonHTTP", "BatonAPI", "BatonTestSupport"]),
+        .testTarget(name: "BatonUnitTests", dependencies: [
+            "BatonCore", "BatonHTTP", "BatonAPI", "BatonRedis", "BatonPostgres", "BatonTestSupport",
+        ]),
         .testTarget(name: "BatonctlTests", dependencies: ["batonctl"]),
         .testTarget(name: "BatonIntegrationTests", dependencies: [
             "BatonCore", "BatonRedis", "BatonPostgres", "BatonTestSupport",

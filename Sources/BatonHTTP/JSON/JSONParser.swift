@@ -195,7 +195,8 @@ public struct JSONParser {
                 } else if (0xDC00...0xDFFF).contains(scalar) {
                     throw fail("unpaired surrogate")
                 }
-                out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar)!)).utf8))
+                guard let decoded = Unicode.Scalar(scalar) else { throw fail("invalid escape") }
+                out.append(contentsOf: Array(String(Character(decoded)).utf8))
             default:
                 throw fail("invalid escape")
             }
