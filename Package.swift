@@ -44,7 +44,7 @@ let package = Package(
 
         // libFuzzer target over request decoding: chaos/fuzz.sh builds it with -sanitize=fuzzer;
         // a plain build makes the corpus replay tool that the chaos tests run.
-        .executableTarget(name: "BatonFuzz", dependencies: ["BatonAPI"], path: "Fuzz/BatonFuzz"),
+        .executableTarget(name: "BatonFuzz", dependencies: ["BatonAPI", "BatonCore", "BatonHTTP"], path: "Fuzz/BatonFuzz"),
         // Micro-benchmarks for release-build figures (bench/README.md): swift run -c release BatonBench.
         .executableTarget(name: "BatonBench", dependencies: ["BatonHTTP"], path: "bench/BatonBench"),
 

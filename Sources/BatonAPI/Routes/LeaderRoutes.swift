@@ -2,13 +2,15 @@ import BatonCore
 import BatonHTTP
 
 /// `/leader`, `/leases`, `/lease/renew`, `/lease/release`, `/leases/{lease}/history`.
-struct LeaderRoutes {
+package struct LeaderRoutes {
     let services: Services
 
     // The fields each body may have, built once rather than on every request.
-    private static let acquireFields: Set<String> = ["lease", "holder", "ttl_ms", "on_backend_failure"]
-    private static let renewFields: Set<String> = ["lease", "holder", "ttl_ms", "fencing_token", "on_backend_failure"]
-    private static let releaseFields: Set<String> = ["lease", "holder", "fencing_token", "on_backend_failure"]
+    package static let acquireFields: Set<String> = ["lease", "holder", "ttl_ms", "on_backend_failure"]
+    package static let renewFields: Set<String> = ["lease", "holder", "ttl_ms", "fencing_token", "on_backend_failure"]
+    package static let releaseFields: Set<String> = ["lease", "holder", "fencing_token", "on_backend_failure"]
+    /// Every body field set of these routes (for the fuzz harness).
+    package static var bodyFields: [Set<String>] { [acquireFields, renewFields, releaseFields] }
 
     func register(_ r: inout Router) {
         r.add("POST", "/leader") { req, _ in handle { () throws(Problem) in try acquire(req) } }

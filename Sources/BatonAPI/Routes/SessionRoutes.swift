@@ -4,16 +4,19 @@ import BatonHTTP
 /// `GET|POST /sessions/validate`: Jellyfin token validation for any replica, for an
 /// ingress (Traefik forwardAuth) and for people during incidents. Open endpoint: the
 /// Jellyfin token is the credential.
-struct SessionRoutes {
+package struct SessionRoutes {
     let services: Services
     let extractor: TokenExtractor
     let metrics: Metrics
+
+    /// The fields the POST body may have (also the fuzz harness').
+    package static let validateFields: Set<String> = ["token"]
 
     func register(_ r: inout Router) {
         r.add("GET", "/sessions/validate") { req, _ in validate(req, bodyToken: nil) }
         r.add("POST", "/sessions/validate") { req, _ in
             handle { () throws(Problem) in
-                let body = try BodyReader(req.body, allowed: ["token"], emptyIsObject: true)
+                let body = try BodyReader(req.body, allowed: Self.validateFields, emptyIsObject: true)
                 let token = try body.string("token")
                 if let token, SessionValidator.hasControlCharacter(token) {
                     throw Problem.invalidField("token", "must not contain control characters (NUL included)")

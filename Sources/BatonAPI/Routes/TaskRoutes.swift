@@ -2,13 +2,15 @@ import BatonCore
 import BatonHTTP
 
 /// `/tasks/claim`, `/tasks/extend`, `/tasks/complete`, `/tasks`, `/tasks/{task}/runs`.
-struct TaskRoutes {
+package struct TaskRoutes {
     let services: Services
 
     // The fields each body may have, built once rather than on every request.
-    private static let claimFields: Set<String> = ["task", "holder", "slot", "lock_at_most_ms", "lock_at_least_ms", "on_backend_failure"]
-    private static let extendFields: Set<String> = ["task", "run_id", "holder", "lock_at_most_ms", "on_backend_failure"]
-    private static let completeFields: Set<String> = ["task", "run_id", "holder", "status", "detail", "on_backend_failure"]
+    package static let claimFields: Set<String> = ["task", "holder", "slot", "lock_at_most_ms", "lock_at_least_ms", "on_backend_failure"]
+    package static let extendFields: Set<String> = ["task", "run_id", "holder", "lock_at_most_ms", "on_backend_failure"]
+    package static let completeFields: Set<String> = ["task", "run_id", "holder", "status", "detail", "on_backend_failure"]
+    /// Every body field set of these routes (for the fuzz harness).
+    package static var bodyFields: [Set<String>] { [claimFields, extendFields, completeFields] }
 
     func register(_ r: inout Router) {
         r.add("POST", "/tasks/claim") { req, _ in handle { () throws(Problem) in try claim(req) } }

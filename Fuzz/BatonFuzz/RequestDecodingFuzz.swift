@@ -1,8 +1,10 @@
+import BatonAPI
 import BatonCore
 import BatonHTTP
 
-/// One entry point over the request-decoding layer, for the libFuzzer target in
-/// `Fuzz/BatonFuzz` and for the corpus replay in the tests: the JSON parser, `BodyReader`
+/// One entry point over the request-decoding layer, for the libFuzzer target (Entry.swift)
+/// and for the corpus replay in the tests; it lives outside the product and reaches
+/// BatonAPI's decoders through `package` access: the JSON parser, `BodyReader`
 /// with every route's field set and typed getters, the `Authorization: MediaBrowser …`
 /// parser, query and form decoding, token extraction and route matching.
 ///
@@ -12,17 +14,9 @@ import BatonHTTP
 /// - bad input is always a 400 problem, and every problem body is valid JSON;
 /// - header parameters come back with lowercased, non-empty keys, and the fast token
 ///   scan agrees with the full `Authorization` parse.
-public enum RequestDecodingFuzz {
-    /// The fields each route accepts (as in the route files).
-    static let routeFields: [Set<String>] = [
-        ["lease", "holder", "ttl_ms", "on_backend_failure"],
-        ["lease", "holder", "ttl_ms", "fencing_token", "on_backend_failure"],
-        ["lease", "holder", "fencing_token", "on_backend_failure"],
-        ["task", "holder", "slot", "lock_at_most_ms", "lock_at_least_ms", "on_backend_failure"],
-        ["task", "run_id", "holder", "lock_at_most_ms", "on_backend_failure"],
-        ["task", "run_id", "holder", "status", "detail", "on_backend_failure"],
-        ["token"],
-    ]
+enum RequestDecodingFuzz {
+    /// The fields each route's body accepts, from the routes themselves.
+    static let routeFields: [Set<String>] = LeaderRoutes.bodyFields + TaskRoutes.bodyFields + [SessionRoutes.validateFields]
 
     static let router: Router = {
         var r = Router()
@@ -38,7 +32,7 @@ public enum RequestDecodingFuzz {
 
     /// Runs every decoder over `data`. The input is used whole as a body, and split at
     /// its first two newlines into a header value, a URI and a body.
-    public static func run(_ data: [UInt8]) {
+    static func run(_ data: [UInt8]) {
         json(data)
         for (n, fields) in routeFields.enumerated() {
             body(data, allowed: fields, emptyIsObject: n == routeFields.count - 1)
