@@ -5,6 +5,7 @@ import FoundationNetworking
 import HTTPTypes
 import OpenAPIRuntime
 import OpenAPIURLSession
+import Synchronization
 
 typealias Schemas = Components.Schemas
 
@@ -59,9 +60,8 @@ struct BearerMiddleware: ClientMiddleware {
 
 /// Keeps the body of every JSON answer, by operation, so `--json` can print what Baton
 /// said exactly (the generated types leave `null` values out when encoding again).
-final class BodyRecorder: ClientMiddleware, @unchecked Sendable {
-    private let lock = NSLock()
-    private var bodies: [String: Data] = [:]
+final class BodyRecorder: ClientMiddleware, Sendable {
+    private let bodies = Mutex<[String: Data]>([:])
 
     func intercept(
         _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
@@ -75,15 +75,11 @@ final class BodyRecorder: ClientMiddleware, @unchecked Sendable {
     }
 
     private func store(_ data: Data, for operationID: String) {
-        lock.lock()
-        bodies[operationID] = data
-        lock.unlock()
+        bodies.withLock { $0[operationID] = data }
     }
 
     func body(of operationID: String) -> Data? {
-        lock.lock()
-        defer { lock.unlock() }
-        return bodies[operationID]
+        bodies.withLock { $0[operationID] }
     }
 }
 

@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 
 /// A fencing token that can change during a run (a degraded tenure re-acquired once Redis is back).
-final class TokenBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Int64?
-    init(_ value: Int64?) { self.value = value }
+final class TokenBox: Sendable {
+    private let value: Mutex<Int64?>
+    init(_ value: Int64?) { self.value = Mutex(value) }
     var token: Int64? {
-        get { lock.lock(); defer { lock.unlock() }; return value }
-        set { lock.lock(); value = newValue; lock.unlock() }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 

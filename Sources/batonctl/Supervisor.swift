@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,38 +8,34 @@ import Darwin
 
 /// Signals batonctl itself receives while a command runs (SIGINT, SIGTERM, SIGHUP): they
 /// are relayed to the command, which is then given the grace period to stop.
-final class SignalCatcher: @unchecked Sendable {
-    private let lock = NSLock()
-    private var received: Int32?
-    private var sources: [DispatchSourceSignal] = []
+final class SignalCatcher: Sendable {
+    private struct State {
+        var received: Int32?
+        var sources: [DispatchSourceSignal] = []
+    }
+    private let state = Mutex(State())
 
     static let shared = SignalCatcher()
 
     /// Starts catching (idempotent).
     func install() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard sources.isEmpty else { return }
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            _ = Glibc.signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in self?.set(sig) }
-            source.resume()
-            sources.append(source)
+        state.withLock { s in
+            guard s.sources.isEmpty else { return }
+            for sig in [SIGINT, SIGTERM, SIGHUP] {
+                _ = Glibc.signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { [weak self] in self?.set(sig) }
+                source.resume()
+                s.sources.append(source)
+            }
         }
     }
 
     private func set(_ sig: Int32) {
-        lock.lock()
-        if received == nil { received = sig }
-        lock.unlock()
+        state.withLock { s in if s.received == nil { s.received = sig } }
     }
 
-    var signal: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return received
-    }
+    var signal: Int32? { state.withLock { $0.received } }
 }
 
 /// What a keep-alive call (lease renewal, claim extension) found.
@@ -84,49 +81,35 @@ struct Timing: Sendable, Equatable {
 }
 
 /// The local, monotonic deadline of a lease or claim, moved by each successful renewal.
-final class Lifeline: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _deadline: ContinuousClock.Instant
-    private var _lost: String?
-    private var _lastFailure: String?
-
-    init(deadline: ContinuousClock.Instant) { _deadline = deadline }
-
-    var deadline: ContinuousClock.Instant {
-        lock.lock()
-        defer { lock.unlock() }
-        return _deadline
+final class Lifeline: Sendable {
+    private struct State {
+        var deadline: ContinuousClock.Instant
+        var lost: String?
+        var lastFailure: String?
     }
+    private let state: Mutex<State>
 
-    var lost: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return _lost
-    }
+    init(deadline: ContinuousClock.Instant) { state = Mutex(State(deadline: deadline)) }
 
-    var lastFailure: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return _lastFailure
-    }
+    var deadline: ContinuousClock.Instant { state.withLock { $0.deadline } }
+
+    var lost: String? { state.withLock { $0.lost } }
+
+    var lastFailure: String? { state.withLock { $0.lastFailure } }
 
     func extend(to instant: ContinuousClock.Instant) {
-        lock.lock()
-        if instant > _deadline { _deadline = instant }
-        _lastFailure = nil
-        lock.unlock()
+        state.withLock { s in
+            if instant > s.deadline { s.deadline = instant }
+            s.lastFailure = nil
+        }
     }
 
     func markLost(_ why: String) {
-        lock.lock()
-        if _lost == nil { _lost = why }
-        lock.unlock()
+        state.withLock { s in if s.lost == nil { s.lost = why } }
     }
 
     func noteFailure(_ why: String) {
-        lock.lock()
-        _lastFailure = why
-        lock.unlock()
+        state.withLock { $0.lastFailure = why }
     }
 }
 
