@@ -12,7 +12,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # apt packages every script needs: C libraries, servers, linters.
 BATON_APT_PACKAGES=(libmicrohttpd-dev libhiredis-dev libpq-dev pkg-config redis-server redis-sentinel stunnel4 postgresql
                     python3 python3-venv curl shellcheck yamllint
-                    nginx caddy)  # proxies for scripts/proxy-check.sh (nginx has auth_request built in)
+                    nginx caddy  # proxies for scripts/proxy-check.sh (nginx has auth_request built in)
+                    debootstrap)  # the image's runtime file system for docker/image-check.sh
 
 ensure_packages() {
     local missing=()
