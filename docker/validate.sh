@@ -495,7 +495,8 @@ def dockerfile_rules():
         if p not in dev:
             fail(f"Dockerfile: build stage does not install {p}")
     rt = apt_packages(runtime)
-    want = {"libmicrohttpd12", "libhiredis0.14", "libpq5", "ca-certificates"}
+    # libcurl4 for batonctl's FoundationNetworking (docker/image-check.sh runs the ldd check).
+    want = {"libmicrohttpd12", "libhiredis0.14", "libpq5", "libcurl4", "ca-certificates"}
     if rt != want:
         fail(f"Dockerfile: runtime packages are {sorted(rt)}, expected exactly {sorted(want)}")
     build_runs = " ".join(a for w, a in build["ins"] if w == "RUN")
