@@ -16,6 +16,8 @@
 # BENCH_PROFILE_CONNECTIONS=32 counts under wrk load (3 s, 32 connections) instead.
 # Both modes end with one machine-readable line (`PROFILE_RESULT ...`) for bench/run.sh.
 #
+# GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=1048576 makes glibc's memset a vector
+# loop instead of `rep stosb`, which callgrind counts once per byte (bench/run.sh reports both).
 # BENCH_BATOND=PATH profiles that binary instead of .build-bench's release build.
 # The callgrind output stays in .local/profile/ for callgrind_annotate or kcachegrind.
 set -euo pipefail
@@ -69,7 +71,7 @@ launcher=(valgrind --tool=callgrind --callgrind-out-file="$out")
 [ "$mode" != callgrind ] && launcher=()
 (exec env BATON_LISTEN="127.0.0.1:$port" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$db_url" \
     BATON_API_TOKENS="$BENCH_API_TOKEN" BATON_LOG_LEVEL="${BATON_LOG_LEVEL:-warn}" BATON_SESSION_CACHE_TTL_MS="$cache_ttl" \
-    "${launcher[@]}" "$bin") 2>"$work/batond.log" &
+    ${GLIBC_TUNABLES:+GLIBC_TUNABLES="$GLIBC_TUNABLES"} "${launcher[@]}" "$bin") 2>"$work/batond.log" &
 batond_pid=$!
 for i in $(seq 1 600); do
     curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

@@ -125,10 +125,12 @@ run_wrk() {
     wrk_runs=$((wrk_runs + 1))
     BENCH_RUN_ID="w$wrk_runs" wrk -t "$wrk_threads" -c "$conns" -d "${warmup}s" -s "$script" "$@" "$url" >/dev/null
     local out line
-    out=$(BENCH_RUN_ID="m$wrk_runs" wrk -t "$wrk_threads" -c "$conns" -d "${duration}s" -s "$script" "$@" "$url")
+    timed_cpu "$work/wrk.out" env BENCH_RUN_ID="m$wrk_runs" wrk -t "$wrk_threads" -c "$conns" -d "${duration}s" -s "$script" "$@" "$url"
+    out=$(cat "$work/wrk.out")
     line=$(grep '^WRK_RESULT' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
     local requests duration_us p50 p99 sock non2xx
     requests=$(field requests "$line")
+    R_REQUESTS=$requests
     duration_us=$(field duration_us "$line")
     p50=$(field p50_us "$line")
     p99=$(field p99_us "$line")
@@ -145,6 +147,32 @@ run_wrk() {
 # field NAME "k=v k=v": the value of NAME.
 field() { sed -E "s/.*(^| )$1=([^ ]+).*/\\2/" <<<"$2"; }
 
+# CPU per request of every process in a measurement (issue 17): the 2 cores are shared by
+# the load generator, batond and Redis, so a row's rate follows the sum of their CPU time
+# per request. cpu_ticks PID: user and system clock ticks used so far (/proc/PID/stat).
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+# per_request_us TICKS REQUESTS: microseconds per request.
+per_request_us() { awk -v t="$1" -v n="$2" -v hz="$clk_tck" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }'; }
+# timed_cpu OUTFILE CMD...: runs CMD, stdout to OUTFILE; sets R_GEN_TICKS to its own
+# user+system ticks and R_WATCH to the ticks the processes in CPU_WATCH used meanwhile
+# ("user system" per process, in order).
+CPU_WATCH=""
+timed_cpu() {
+    local outfile=$1
+    shift
+    local t p before=() i=0
+    for p in $CPU_WATCH; do before+=("$(cpu_ticks "$p")"); done
+    t=$( { TIMEFORMAT='%U %S'; time "$@" >"$outfile" 2>/dev/null; } 2>&1 | tail -n 1)
+    R_GEN_TICKS=$(awk -v u="${t% *}" -v s="${t#* }" -v hz="$clk_tck" 'BEGIN { printf "%.0f", (u + s) * hz }')
+    R_WATCH=""
+    for p in $CPU_WATCH; do
+        R_WATCH+="$(awk -v b="${before[$i]}" '{ split(b, x, " "); printf "%d %d ", $14 - x[1], $15 - x[2] }' "/proc/$p/stat")"
+        i=$((i + 1))
+    done
+}
+R_GEN_TICKS=0 R_REQUESTS=0 R_WATCH=""
+
 # run_redis_benchmark ARGS...: redis-benchmark at the same client count; a short
 # calibration run sizes the measured one to about $duration seconds.
 run_redis_benchmark() {
@@ -153,7 +181,9 @@ run_redis_benchmark() {
     line=$("${base[@]}" -n 30000 "$@" | tail -n 1)
     rps=$(csv_col 2 "$line")
     n=$(awk -v r="$rps" -v d="$duration" 'BEGIN { printf "%.0f", r * d }')
-    line=$("${base[@]}" -n "$n" "$@" | tail -n 1)
+    timed_cpu "$work/redis-benchmark.out" "${base[@]}" -n "$n" "$@"
+    line=$(tail -n 1 "$work/redis-benchmark.out")
+    R_REQUESTS=$n
     R_RPS=$(awk -v r="$(csv_col 2 "$line")" 'BEGIN { printf "%.0f", r }')
     R_P50=$(csv_col 5 "$line")
     R_P99=$(csv_col 7 "$line")
@@ -208,7 +238,14 @@ start_batond main BATON_LOG_LEVEL=warn
 main_pid=$batond_pid
 
 log "POST /leader (holder renewing), $conns connections"
+CPU_WATCH="$batond_pid $REDIS_PID"
 run_wrk "$(base_url)/leader" bench/wrk/leader.lua
+CPU_WATCH=""
+read -r bu bs ru rs <<<"$R_WATCH"
+cpu_leader="$(per_request_us "$bu" "$R_REQUESTS") / $(per_request_us "$bs" "$R_REQUESTS")"
+cpu_leader_redis=$(per_request_us $((ru + rs)) "$R_REQUESTS")
+cpu_leader_wrk=$(per_request_us "$R_GEN_TICKS" "$R_REQUESTS")
+cpu_leader_total=$(per_request_us $((bu + bs + ru + rs + R_GEN_TICKS)) "$R_REQUESTS")
 leader_rps=$R_RPS leader_p50=$R_P50 leader_p99=$R_P99 leader_note=$R_NOTE
 if [ "$(redis_cli SCRIPT EXISTS "$lease_sha")" = 1 ]; then
     same_script="the baseline's acquire script is byte-identical to batond's (SHA-1 $lease_sha)"
@@ -232,8 +269,14 @@ row "POST /leader (renew)" "$leader_rps" "$leader_p50" "$leader_p99" "redis-benc
 minimal_lease_sha=$(redis_cli SCRIPT LOAD "$(cat bench/minimal-lease.lua)")
 [[ "$minimal_lease_sha" =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD of bench/minimal-lease.lua failed: $minimal_lease_sha"
 log "redis-benchmark EVALSHA bench/minimal-lease.lua (GET, compare, PEXPIRE), $conns clients"
+CPU_WATCH="$REDIS_PID"
 run_redis_benchmark -r 32 EVALSHA "$minimal_lease_sha" 2 'bench:minimal:{rb-__rand_int__}' 'bench:minimal:{rb-__rand_int__}:token' \
     bench-holder 30000
+CPU_WATCH=""
+read -r ru rs <<<"$R_WATCH"
+cpu_minimal_redis=$(per_request_us $((ru + rs)) "$R_REQUESTS")
+cpu_minimal_gen=$(per_request_us "$R_GEN_TICKS" "$R_REQUESTS")
+cpu_minimal_total=$(per_request_us $((ru + rs + R_GEN_TICKS)) "$R_REQUESTS")
 minimal_lease_rps=$R_RPS
 row "POST /leader (renew)" "$leader_rps" "$leader_p50" "$leader_p99" "redis-benchmark EVALSHA minimal-lease.lua (hand-written)" \
     "$R_RPS" "$R_P50" "$R_P99" 0.35 5 "$leader_note"
@@ -351,7 +394,7 @@ redis_rss_kb=$(peak_rss_kb "$REDIS_PID")
 # number of /leader renewals over one keep-alive connection (bench/profile.sh, which
 # starts its own Redis and PostgreSQL).
 profile_count=${BENCH_PROFILE_COUNT:-2000}
-instr_per_req="" sys_per_req="" sys_detail=""
+instr_per_req="" instr_vector="" sys_per_req="" sys_detail=""
 # profile.sh starts servers of its own: it must not inherit this run's ports.
 profile() { env -u REDIS_PORT -u REDIS_PID -u REDIS_URL -u PG_PORT -u PG_DATA -u PG_URL -u JELLYFIN_DB_URL \
     BENCH_BATOND="$bin" ./bench/profile.sh "$@" 2>"$work/profile.err"; }
@@ -360,6 +403,13 @@ if [ -z "${BENCH_NO_PROFILE:-}" ]; then
     out=$(profile leader "$profile_count") \
         || { tail -n 5 "$work/profile.err" >&2; die "bench/profile.sh leader failed"; }
     instr_per_req=$(grep '^PROFILE_RESULT' <<<"$out" | sed -E 's/.* per_request=([0-9]+).*/\1/')
+    # The same, with glibc's memset as its vector loop instead of `rep stosb` (which
+    # valgrind counts once per byte: libmicrohttpd's 32 KiB pool clearing then reads as
+    # ~49,000 instructions per request where the CPU retires a handful; see bench/README.md).
+    log "instructions per POST /leader, memset as a vector loop (GLIBC_TUNABLES)"
+    out=$(GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=1048576 profile leader "$profile_count") \
+        || { tail -n 5 "$work/profile.err" >&2; die "bench/profile.sh leader (vector memset) failed"; }
+    instr_vector=$(grep '^PROFILE_RESULT' <<<"$out" | sed -E 's/.* per_request=([0-9]+).*/\1/')
     log "system calls per POST /leader (strace -c -f, $profile_count requests)"
     out=$(profile --syscalls leader "$profile_count") \
         || { tail -n 5 "$work/profile.err" >&2; die "bench/profile.sh --syscalls leader failed"; }
@@ -389,9 +439,11 @@ echo "|---|---:|---|---|---|"
 echo "| Peak RSS under load (VmHWM) | $(mb "$peak_kb") | redis-server $(mb "$redis_rss_kb")${etcd_rss_kb:+, etcd $(mb "$etcd_rss_kb")} | ≤ 32 MB | $(verdict "$peak_kb" 32769) |"
 echo "| Start-up to first served request (median of 5, max) | ${startup_ms} ms (max ${startup_max}) | | < 200 ms | $(verdict "$startup_ms" 200) |"
 echo "| Binary size, stripped, static Swift runtime | $(mb $((size_bytes / 1024))) | unstripped $(mb $((unstripped_bytes / 1024))) | | |"
+echo "| CPU per POST /leader, every process (µs; batond user / system, Redis, wrk = total) | $cpu_leader, $cpu_leader_redis, $cpu_leader_wrk = **$cpu_leader_total** | minimal-lease.lua: Redis $cpu_minimal_redis, redis-benchmark $cpu_minimal_gen = **$cpu_minimal_total** (their ratio: $(awk -v a="$cpu_minimal_total" -v b="$cpu_leader_total" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')x) | | |"
 if [ -n "$instr_per_req" ]; then
     instr_verdict=$(verdict "$instr_per_req" 50001)
     echo "| Instructions per POST /leader (callgrind, user space, $profile_count renewals, one connection) | $instr_per_req | | ≤ 50,000 | $instr_verdict |"
+    echo "| ... with memset as a vector loop (\`rep stosb\` is counted per byte by callgrind) | $instr_vector | | ≤ 50,000 | $(verdict "$instr_vector" 50001) |"
     echo "| System calls per POST /leader (strace -c -f, all threads, $profile_count renewals) | $sys_per_req | ${sys_detail% } | | |"
 else
     echo "| Instructions / system calls per POST /leader | not measured (BENCH_NO_PROFILE is set) | | ≤ 50,000 | – |"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target over Baton's request decoding (Fuzz/BatonFuzz, entry point
-# Sources/BatonAPI/Fuzzing/RequestDecodingFuzz.swift) with -sanitize=fuzzer,address in its
+# Fuzz/BatonFuzz/RequestDecodingFuzz.swift) with -sanitize=fuzzer,address in its
 # own scratch path, and runs it from the committed corpus (Fuzz/corpus, read only; new
 # inputs go to .local/fuzz/corpus). Prints the executions and exits non-zero on a crash.
 #   chaos/fuzz.sh                 60 s

@@ -244,6 +244,20 @@ class Batond:
             return ""
 
 
+def tear_down(stop, batond, servers, pg, root):
+    """Ends a chaos run: the holders' stop event, batond (SIGTERM), then every server
+    (anything with close(); None is skipped), the database and the temporary folder."""
+    stop.set()
+    if batond is not None and batond.proc is not None:
+        batond.stop(signal.SIGTERM, timeout=15)
+    for s in servers:
+        if s is not None:
+            s.close()
+    if pg is not None:
+        pg.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def http_get(port, path, auth=True, timeout=3):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make chaos: the long versions of the chaos tools (chaos/README.md), with their figures.
-#   chaos/run.sh                         safety + replicas + fuzz + hostile + soak (about 55 min)
+#   chaos/run.sh                         every step below (about 60 min)
 #   chaos/run.sh safety fuzz             only these steps
 # Steps: safety      >= 50,000 operations, Redis SIGKILLed/hung/restarted with and without data
 #                    and failed over to a lagging copy
@@ -11,6 +11,10 @@
 #        soak        10 minutes at 256 connections, RSS sampled every 10 s
 #        sentinel    10 rounds of Sentinel failovers (master hung then resumed, master killed
 #                    then restarted empty), 8 holders (chaos/sentinel.py, about 4 min)
+#        cluster     a 3-master Redis Cluster with replicas: hang, SIGKILL with promotion and slot
+#                    migration, 3 rounds each over the shards, 12 holders (chaos/cluster.py, about 2 min)
+#        proxy       batond behind a TCP proxy routing to two writable masters, 3 rounds
+#                    (chaos/proxy.py, about 1 min)
 # Exit status 0 only if every step passed. Logs in .local/chaos/.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -18,7 +22,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 cd "$BATON_ROOT"
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(safety replicas sentinel fuzz hostile soak)
+[ ${#steps[@]} -gt 0 ] || steps=(safety replicas sentinel cluster proxy fuzz hostile soak)
 want() { local s; for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 ensure_packages wrk
@@ -32,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if want safety || want replicas || want hostile || want sentinel; then
+if want safety || want replicas || want hostile || want sentinel || want cluster || want proxy; then
     log "building (debug, .build-chaos)"
     swift build --scratch-path .build-chaos --product batond 2>&1 | grep -E 'error|Build complete' || true
     BATON_TEST_BATOND=$(swift build --scratch-path .build-chaos --show-bin-path)/batond
@@ -71,6 +75,12 @@ fi
 if want sentinel; then
     step sentinel python3 chaos/sentinel.py run --rounds 10 --holders 8 --history "$out/sentinel-history.jsonl"
 fi
+if want cluster; then
+    step cluster python3 chaos/cluster.py run --rounds 9
+fi
+if want proxy; then
+    step proxy python3 chaos/proxy.py run --rounds 3
+fi
 if want fuzz; then
     step fuzz chaos/fuzz.sh --runs 1000000
 fi
@@ -88,6 +98,8 @@ for f in "$out"/safety.log "$out"/safety-*.log; do
         "$(grep -E '^(violations=|duration )' "$f" | tr '\n' ' ')"
 done
 [ -f "$out/sentinel.log" ] && grep -E '^(violations=|failover |status: )' "$out/sentinel.log"
+[ -f "$out/cluster.log" ] && grep -E '^(violations=|fault |status: )' "$out/cluster.log"
+[ -f "$out/proxy.log" ] && grep -E '^(violations=|round |proxy: )' "$out/proxy.log"
 [ -f "$out/fuzz.log" ] && grep -E '^fuzz:' "$out/fuzz.log" | tail -n 1
 [ -f "$out/hostile.log" ] && grep -E '^(slowloris|burst|normal_during|rss_kb|hostile:)' "$out/hostile.log"
 [ -f "$out/soak.log" ] && grep -E '^soak: (requests|rate|rss_kb first|PASSED|FAILED)' "$out/soak.log"

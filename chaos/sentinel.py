@@ -19,8 +19,6 @@ Exit status: 0 when there is no violation.
 import argparse
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -297,14 +295,7 @@ def run(args):
               % (redis.get("mode"), redis.get("master"), redis.get("role"), redis.get("failovers_seen"), redis.get("last_failover"), followed))
         return 0 if not rep.violations else 1
     finally:
-        stop.set()
-        if batond is not None and batond.proc is not None:
-            batond.stop(signal.SIGTERM, timeout=15)
-        if topo is not None:
-            topo.close()
-        if pg is not None:
-            pg.close()
-        shutil.rmtree(root, ignore_errors=True)
+        harness.tear_down(stop, batond, [topo], pg, root)
 
 
 def main():

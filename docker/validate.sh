@@ -59,9 +59,19 @@ cleanup() {
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     if [ -f "$WORK/redis/redis.pid" ]; then
-        kill "$(cat "$WORK/redis/redis.pid")" 2>/dev/null || true
+        local pid
+        pid=$(cat "$WORK/redis/redis.pid")
+        kill "$pid" 2>/dev/null || true
+        wait_gone "$pid"
     fi
-    rm -rf "$WORK"
+    # Never the script's verdict: a process still writing there made `rm` fail once ("Directory
+    # not empty") after every check had passed, and `set -e` turned that into a failed run.
+    rm -rf "$WORK" 2>/dev/null || { sleep 1; rm -rf "$WORK" || true; }
+}
+# wait_gone PID: until the process has exited (at most 10 s); its files are written by then.
+wait_gone() {
+    local _
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 }
 trap cleanup EXIT
 
@@ -286,11 +296,20 @@ redis_accepts_manifest_args() {
     case $(redis-cli -s "$dir/redis.sock" get baton:x 2>&1) in *NOPERM*) ;; *) log "redis ACL: the default user can read keys"; acl_ok=false ;; esac
     [ "$(as_baton eval "return redis.call('HINCRBY', KEYS[1], 'token', 1)" 1 'baton:lease:{acl}:meta')" = 1 ] ||
         { log "redis ACL: user baton cannot run a lease script"; acl_ok=false; }
+    # The scripts PUBLISH each change on baton:changes (blocking reads, /events).
+    [ "$(as_baton publish baton:changes probe 2>&1)" = 0 ] ||
+        { log "redis ACL: user baton cannot PUBLISH on baton:changes"; acl_ok=false; }
     case $(as_baton set other x 2>&1) in *NOPERM*) ;; *) log "redis ACL: user baton can write keys outside baton:*"; acl_ok=false ;; esac
     case $(as_baton flushall 2>&1) in *NOPERM*) ;; *) log "redis ACL: user baton can FLUSHALL"; acl_ok=false ;; esac
     as_baton info server | grep -q '^run_id:' || { log "redis ACL: user baton cannot read INFO (run_id)"; acl_ok=false; }
-    as_baton shutdown nosave >/dev/null 2>&1 || kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
-    for _ in $(seq 50); do [ -f "$dir/redis.pid" ] || break; sleep 0.1; done
+    local pid
+    pid=$(cat "$dir/redis.pid")
+    # SIGTERM, not SHUTDOWN: user baton may not shut the server down (its ACL) and redis-cli
+    # exits 0 on that refusal. Then until the process is gone: it saves on the way out, and a
+    # server whose --dir was removed meanwhile refuses to exit (the cleanup's rm raced with
+    # it, and such servers outlived the run).
+    kill "$pid" 2>/dev/null || true
+    wait_gone "$pid"
     log "maxmemory-policy=$policy appendonly=$aof appendfsync=$fsync acl_ok=$acl_ok"
     [ "$policy" = noeviction ] && [ "$aof" = yes ] && [ "$fsync" = everysec ] && $acl_ok
 }
@@ -495,7 +514,8 @@ def dockerfile_rules():
         if p not in dev:
             fail(f"Dockerfile: build stage does not install {p}")
     rt = apt_packages(runtime)
-    want = {"libmicrohttpd12", "libhiredis0.14", "libpq5", "ca-certificates"}
+    # libcurl4 for batonctl's FoundationNetworking (docker/image-check.sh runs the ldd check).
+    want = {"libmicrohttpd12", "libhiredis0.14", "libpq5", "libcurl4", "ca-certificates"}
     if rt != want:
         fail(f"Dockerfile: runtime packages are {sorted(rt)}, expected exactly {sorted(want)}")
     build_runs = " ".join(a for w, a in build["ins"] if w == "RUN")
@@ -645,6 +665,8 @@ def code_text(path):
 
 
 CLIENT_VARS = {"BATON_URL", "BATON_TOKEN", "BATON_HOLDER"}  # read by batonctl, not batond
+# Set by scripts/lib.sh for the check scripts themselves (the checkout's root), not configuration.
+SCRIPT_VARS = {"BATON_ROOT"}
 
 
 # ------------------------------------------------------------------ drift
@@ -768,6 +790,8 @@ def drift():
     in_src = set(re.findall(r"BATON_[A-Z0-9_]+", src))
     config_in_src = des["config"] & in_src
     for name, where in sorted(used.items()):
+        if name in SCRIPT_VARS:
+            continue
         if name in CLIENT_VARS:
             if name in in_src:
                 continue

@@ -236,9 +236,17 @@ checks=not_a_server_error,status_code_conformance,content_type_conformance,respo
 checks+=,response_schema_conformance,unsupported_method,allow_header_conformance,ignored_auth,missing_required_header
 # Longer stateful scenarios, so acquire -> renew -> release and claim -> extend ->
 # complete chains (the spec's OpenAPI links) are all walked.
+# GET /events is a stream that stays open: schemathesis reads it until 20 events or its
+# request timeout, so each call would take the full 10 s. One second shows the opening
+# events (the current state of each resource named) and the problems; WatchTests and
+# EventStreamTests check the events that follow changes.
 cat >"$work/schemathesis.toml" <<'TOML'
 [phases.stateful]
 max-steps = 10
+
+[[operations]]
+include-path = "/events"
+request-timeout = 1
 TOML
 
 # schemathesis_run NAME ARGS...: runs schemathesis, keeps its output and NDJSON events,
@@ -277,7 +285,7 @@ schemathesis_all() {
         'POST /lease/release=200,409' 'POST /tasks/claim=200,409' 'POST /tasks/extend=409' \
         'POST /tasks/complete=409' 'GET /tasks=200' 'GET /tasks/{task}/runs=200' \
         'GET /leases/{lease}/history=200' 'GET /sessions/validate=200,401' 'POST /sessions/validate=200,401' \
-        'GET /status=200' 'GET /openapi.yaml=200'; do
+        'GET /status=200' 'GET /openapi.yaml=200' 'GET /events=200'; do
         coverage_expect+=(--expect "$e")
     done
     schemathesis_run all -H "Authorization: Bearer $token" --phases examples,coverage,fuzzing,stateful

@@ -19,7 +19,7 @@ chmod 755 "$work"
 batond_pid=''
 cleanup() {
     local rc=$?
-    if [ -n "$batond_pid" ]; then kill "$batond_pid" 2>/dev/null || true; wait "$batond_pid" 2>/dev/null || true; fi
+    stop_pid "$batond_pid"
     stop_redis
     stop_postgres
     if [ "$rc" -eq 0 ]; then rm -rf "$work"; else printf 'logs kept in %s\n' "$work" >&2; fi
@@ -36,19 +36,8 @@ unset PG_PORT PG_DATA PG_URL REDIS_PORT REDIS_PID REDIS_URL
 start_redis "$work/redis" >/dev/null
 start_postgres "$work/pg"
 token=alerts-check-token-0123456789
-port=$(free_port)
-(
-    export BATON_LISTEN="127.0.0.1:$port" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$PG_URL" \
-        BATON_API_TOKENS="$token" BATON_LOG_FORMAT=text
-    exec "$bin/batond"
-) >"$work/batond.log" 2>&1 &
-batond_pid=$!
-url="http://127.0.0.1:$port"
-for i in $(seq 1 100); do
-    curl -fsS "$url/healthz" >/dev/null 2>&1 && break
-    [ "$i" -eq 100 ] && { tail -n 20 "$work/batond.log" >&2; die "batond did not start"; }
-    sleep 0.1
-done
+start_batond "$bin" "$work/batond.log" BATON_API_TOKENS="$token"
+batond_pid=$BATOND_PID port=$BATOND_PORT url=$BATOND_URL
 api() { curl -sS --max-time 5 -H "Authorization: Bearer $token" -d "$2" "$url$1"; }
 # Per-lease, per-task and per-schedule series appear once a lease, task or saved schedule exists.
 curl -fsS --max-time 5 -X PUT -H "Authorization: Bearer $token" -H "Content-Type: application/json" \

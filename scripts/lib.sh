@@ -12,7 +12,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # apt packages every script needs: C libraries, servers, linters.
 BATON_APT_PACKAGES=(libmicrohttpd-dev libhiredis-dev libpq-dev pkg-config redis-server redis-sentinel stunnel4 postgresql
                     python3 python3-venv curl shellcheck yamllint
-                    nginx caddy)  # proxies for scripts/proxy-check.sh (nginx has auth_request built in)
+                    nginx caddy  # proxies for scripts/proxy-check.sh (nginx has auth_request built in)
+                    debootstrap)  # the image's runtime file system for docker/image-check.sh
 
 ensure_packages() {
     local missing=()
@@ -145,4 +146,45 @@ seed_jellyfin_db() {
         psql_at "$JELLYFIN_DB_URL" -f "$BATON_ROOT/Tests/Fixtures/jellyfin-schema.sql" >/dev/null
     fi
     psql_at "$JELLYFIN_DB_URL" -f "$BATON_ROOT/Tests/Fixtures/jellyfin-demo-seed.sql" >/dev/null
+}
+
+# wait_healthy URL LOG: up to 10 s for URL/healthz to answer 2xx; else the log's tail and die.
+wait_healthy() {
+    local url=$1 log=$2 i
+    for i in $(seq 1 100); do
+        curl -fsS --max-time 1 "$url/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    tail -n 20 "$log" >&2
+    die "batond did not start ($url)"
+}
+
+# start_batond BIN LOG [NAME=VALUE…]: BIN's batond on a free loopback port against the
+# REDIS_URL and PG_URL of start_redis/start_postgres, text logs to LOG, with the given
+# settings on top (exported inside the subshell, never in an argv: they may hold tokens);
+# waits for /healthz. Sets BATOND_PID, BATOND_PORT, BATOND_URL.
+start_batond() {
+    local bin=$1 log=$2
+    shift 2
+    BATOND_PORT=$(free_port)
+    (
+        export BATON_LISTEN="127.0.0.1:$BATOND_PORT" BATON_REDIS_URL="${REDIS_URL:-}" \
+            BATON_DATABASE_URL="${PG_URL:-}" BATON_LOG_FORMAT=text
+        for setting in "$@"; do export "${setting?}"; done
+        exec "$bin/batond"
+    ) >"$log" 2>&1 &
+    BATOND_PID=$!
+    BATOND_URL="http://127.0.0.1:$BATOND_PORT"
+    wait_healthy "$BATOND_URL" "$log"
+}
+
+# stop_pid PID…: TERM each (also a stopped one), then reap it.
+stop_pid() {
+    local p
+    for p in "$@"; do
+        [ -n "$p" ] || continue
+        kill -CONT "$p" 2>/dev/null || true
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
 }

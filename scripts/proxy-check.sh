@@ -52,11 +52,9 @@ wait_port() {  # wait_port PORT NAME LOG: up to 10 s
     die "$2 did not listen on $1"
 }
 
-BATON_PORT=$(free_port)
-(exec env BATON_LISTEN="127.0.0.1:$BATON_PORT" BATON_REDIS_URL="$REDIS_URL" BATON_DATABASE_URL="$JELLYFIN_DB_URL" \
-    BATON_AUTH=disabled BATON_SESSION_CACHE_TTL_MS=0 BATON_LOG_FORMAT=text "$bin/batond" >"$work/batond.log" 2>&1) &
-pids+=($!)
-wait_port "$BATON_PORT" batond "$work/batond.log"
+start_batond "$bin" "$work/batond.log" BATON_DATABASE_URL="$JELLYFIN_DB_URL" BATON_AUTH=disabled BATON_SESSION_CACHE_TTL_MS=0
+pids+=("$BATOND_PID")
+BATON_PORT=$BATOND_PORT
 
 # The upstream stand-in (Jellyfin's place): 200 with the request line and headers it got.
 UP_PORT=$(free_port)

@@ -1,5 +1,5 @@
 import BatonCore
-import BatonHTTP
+public import BatonHTTP
 
 /// The Baton HTTP API: routing, bearer authentication and per-route metrics around the
 /// route handlers. One instance serves every worker thread.
@@ -9,6 +9,9 @@ public struct BatonService: HTTPHandler {
     public static let openPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/openapi.yaml", "/sessions/validate"]
 
     public let router: Router
+    /// Per route (by ``Router/Route/index``): whether it needs the bearer token. Not for
+    /// ``openPaths``, nor for the /ui routes, which check their own session cookie.
+    let bearerRequired: [Bool]
     let auth: BearerAuth
     let metrics: Metrics
 
@@ -19,10 +22,12 @@ public struct BatonService: HTTPHandler {
         TaskRoutes(services: services).register(&r)
         ExternalRunRoutes(services: services).register(&r)
         ScheduleRoutes(services: services).register(&r)
+        EventRoutes(services: services).register(&r)
         SessionRoutes(services: services, extractor: TokenExtractor(rules: authorizationRules), metrics: metrics).register(&r)
         OpsRoutes(services: services, metrics: metrics).register(&r)
         UIRoutes(services: services, access: UIAccess(mode: ui, tokens: auth.tokens)).register(&r)
         self.router = r
+        self.bearerRequired = r.routes.map { !Self.openPaths.contains($0.pattern) && !UIRoutes.paths.contains($0.pattern) }
         self.auth = auth
         self.metrics = metrics
     }
@@ -36,22 +41,23 @@ public struct BatonService: HTTPHandler {
         return response
     }
 
-    private func route(_ request: HTTPRequest) -> (String, HTTPResponse) {
+    /// The answer and the route that gave it (nil: `unmatched`).
+    private func route(_ request: HTTPRequest) -> (Router.Route?, HTTPResponse) {
         // A method nobody knows is the client's free text (libmicrohttpd accepts any token up
         // to its header memory): it is neither echoed nor kept. On a path that exists it is
         // a 405 with Allow (what HTTP clients and schemathesis expect), elsewhere a 501.
-        let known = Metrics.knownMethods.contains(request.method)
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
-            return ("unmatched", known ? Problem.notFound(request.path).response : Problem.notImplemented().response)
+            let known = Metrics.knownMethods.contains(request.method)
+            return (nil, known ? Problem.notFound(request.path).response : Problem.notImplemented().response)
         case .methodNotAllowed(let allowed):
-            return ("unmatched", Problem.methodNotAllowed(known ? request.method : "this method", allowed: allowed).response)
+            let known = Metrics.knownMethods.contains(request.method)
+            return (nil, Problem.methodNotAllowed(known ? request.method : "this method", allowed: allowed).response)
         case .found(let route, let params):
-            // The /ui routes check their own session cookie.
-            if !Self.openPaths.contains(route.pattern), !UIRoutes.paths.contains(route.pattern), let problem = auth.check(request) {
-                return (route.pattern, problem.response)
+            if bearerRequired[route.index], let problem = auth.check(request) {
+                return (route, problem.response)
             }
-            return (route.pattern, route.handler(request, params))
+            return (route, route.handler(request, params))
         }
     }
 }

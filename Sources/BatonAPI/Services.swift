@@ -1,4 +1,5 @@
-import BatonCore
+public import BatonCore
+public import BatonSupport
 import Synchronization
 
 /// Everything the routes call into, wired by `batond`.
@@ -16,6 +17,8 @@ public struct Services: Sendable {
     public var schedules: (any ScheduleStore)? = nil
     /// Wall time for what the API itself stamps (schedule saves).
     public var clock: any Clock = SystemClock()
+    /// Blocking reads (`?index=&wait=`); nil: reads answer at once, without an index.
+    public var watching: Watching?
 
     public init(election: LeaderElection, tasks: TaskCoordinator, sessions: SessionValidator, history: any HistoryReader,
                 outbox: HistoryOutbox, postgresBreaker: CircuitBreaker, facts: RuntimeFacts, defaults: Defaults) {
@@ -30,6 +33,11 @@ public struct Services: Sendable {
     }
 
     public var redisBreaker: CircuitBreaker { election.breaker }
+
+    /// History reads behind ``postgresBreaker``.
+    public var historyService: HistoryService { HistoryService(reader: history, breaker: postgresBreaker) }
+    /// The shared schedules behind the PostgreSQL breaker; nil when this batond has no store.
+    public var scheduleService: ScheduleService? { schedules.map { ScheduleService(store: $0, breaker: postgresBreaker) } }
 }
 
 /// Request defaults from configuration.

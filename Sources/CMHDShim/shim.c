@@ -35,7 +35,9 @@ struct MHD_Daemon *baton_mhd_start(const struct baton_mhd_settings *s,
                                    MHD_RequestCompletedCallback completed, void *completed_cls) {
     uint16_t port = 0;
     unsigned int flags = (s->use_epoll ? MHD_USE_EPOLL_INTERNAL_THREAD : MHD_USE_POLL_INTERNAL_THREAD)
-                         | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                         | MHD_USE_ITC | MHD_USE_ERROR_LOG
+                         /* blocking reads hold a request without a worker (DeferredResponse.swift) */
+                         | MHD_ALLOW_SUSPEND_RESUME;
     if (s->address->sa_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
         port = ntohs(((const struct sockaddr_in6 *)s->address)->sin6_port);

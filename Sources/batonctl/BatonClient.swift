@@ -2,9 +2,11 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import BatonSupport
 import HTTPTypes
 import OpenAPIRuntime
 import OpenAPIURLSession
+import Synchronization
 
 typealias Schemas = Components.Schemas
 
@@ -52,16 +54,15 @@ struct BearerMiddleware: ClientMiddleware {
         if let token {
             request.headerFields[.authorization] = "Bearer \(token)"
         }
-        request.headerFields[.userAgent] = "batonctl/\(BatonctlVersion.current)"
+        request.headerFields[.userAgent] = "batonctl/\(BatonVersion.current)"
         return try await next(request, body, baseURL)
     }
 }
 
 /// Keeps the body of every JSON answer, by operation, so `--json` can print what Baton
 /// said exactly (the generated types leave `null` values out when encoding again).
-final class BodyRecorder: ClientMiddleware, @unchecked Sendable {
-    private let lock = NSLock()
-    private var bodies: [String: Data] = [:]
+final class BodyRecorder: ClientMiddleware, Sendable {
+    private let bodies = Mutex<[String: Data]>([:])
 
     func intercept(
         _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
@@ -75,20 +76,12 @@ final class BodyRecorder: ClientMiddleware, @unchecked Sendable {
     }
 
     private func store(_ data: Data, for operationID: String) {
-        lock.lock()
-        bodies[operationID] = data
-        lock.unlock()
+        bodies.withLock { $0[operationID] = data }
     }
 
     func body(of operationID: String) -> Data? {
-        lock.lock()
-        defer { lock.unlock() }
-        return bodies[operationID]
+        bodies.withLock { $0[operationID] }
     }
-}
-
-enum BatonctlVersion {
-    static let current = "0.1.0"
 }
 
 protocol HasProblem {
@@ -306,6 +299,7 @@ struct BatonClient: Sendable {
         try await call {
             switch try await client.listLeases() {
             case .ok(let r): return try r.body.json
+            case .badRequest(let r): throw Self.rejected(400, r)
             case .unauthorized(let r): throw Self.rejected(401, r)
             case .serviceUnavailable(let r): throw Self.unavailable(r)
             case .undocumented(let status, _): throw Self.undocumented(status)
@@ -380,6 +374,7 @@ struct BatonClient: Sendable {
         try await call {
             switch try await client.listTasks() {
             case .ok(let r): return try r.body.json
+            case .badRequest(let r): throw Self.rejected(400, r)
             case .unauthorized(let r): throw Self.rejected(401, r)
             case .serviceUnavailable(let r): throw Self.unavailable(r)
             case .undocumented(let status, _): throw Self.undocumented(status)

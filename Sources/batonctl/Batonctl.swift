@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -46,7 +47,7 @@ struct Batonctl: AsyncParsableCommand {
           JELLYFIN_API_KEY=... batonctl jellyfin schedule   # sidecar beside each pod
           batonctl jellyfin status
         """,
-        version: BatonctlVersion.current,
+        version: BatonVersion.current,
         subcommands: [
             StatusCommand.self, HealthCommand.self, LockCommand.self, ClaimCommand.self,
             LeaderCommand.self, TasksCommand.self, LeasesCommand.self, JellyfinCommand.self, RunsCommand.self,

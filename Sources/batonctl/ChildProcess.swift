@@ -1,4 +1,6 @@
+import BatonSupport
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -14,19 +16,17 @@ import Darwin
 /// dies (even from SIGKILL) the guard stops the group within about 100 ms, so the command
 /// never outlives the process that renews its lease. The guard exits with CMD's status
 /// (128+N when CMD died from signal N).
-final class ChildProcess: @unchecked Sendable {
+final class ChildProcess: Sendable {
     /// The guard's pid, which is also the process group id.
     let pid: pid_t
-    private let lock = NSLock()
-    private var rawStatus: Int32?
+    /// The wait status, set once by the thread that reaps the guard.
+    private let rawStatus = Mutex<Int32?>(nil)
 
     private init(pid: pid_t) { self.pid = pid }
 
     /// The exit code once the guard has exited: its code, or 128+N after signal N.
     var exitCode: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return rawStatus.map(ChildProcess.exitCode(fromWaitStatus:))
+        rawStatus.withLock { $0 }.map(ChildProcess.exitCode(fromWaitStatus:))
     }
 
     static func exitCode(fromWaitStatus status: Int32) -> Int32 {
@@ -47,9 +47,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     private func finish(_ status: Int32) {
-        lock.lock()
-        rawStatus = status
-        lock.unlock()
+        rawStatus.withLock { $0 = status }
     }
 
     static var executablePath: String {
@@ -72,6 +70,8 @@ final class ChildProcess: @unchecked Sendable {
         let argv = [executablePath, GuardCommand.name, "--parent-pid", String(getpid()), "--grace-ms", String(graceMs), "--"] + command
         let env = environment.map { "\($0.key)=\($0.value)" }
 
+        // Safe without a lock: the spawning thread writes these only before `ready.signal()`,
+        // and the caller reads them only after `ready.wait()`, which orders the accesses.
         final class Box: @unchecked Sendable {
             var pid: pid_t = 0
             var error: Int32 = 0
@@ -134,12 +134,4 @@ enum ChildError: Error, CustomStringConvertible {
         case .spawnFailed(let cmd, let why): return "cannot start \(cmd): \(why)"
         }
     }
-}
-
-/// Calls `body` with a NULL-terminated C array of C strings.
-func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for p in pointers { free(p) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

@@ -1,3 +1,7 @@
+import BatonSupport
+// CoreFoundation: under MemberImportVisibility the clang importer credits struct stat and
+// timespec to whichever module first included their headers, here CoreFoundation.
+import CoreFoundation
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -46,12 +50,6 @@ enum GuardCommand {
     static func say(_ line: String) {
         let bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    }
-
-    static func monotonicMs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     static func run(command: [String], parent: pid_t, graceMs: Int64) -> Never {
@@ -117,18 +115,18 @@ enum GuardCommand {
             var timeout = timespec(tv_sec: 0, tv_nsec: 100_000_000)
             let sig = sigtimedwait(&waitSet, nil, &timeout)
             if sig > 0 && stopSignals.contains(sig) && terminatingSince == nil {
-                terminatingSince = monotonicMs()
+                terminatingSince = MonotonicClock.milliseconds()
                 _ = kill(-group, sig)
             }
             if !orphaned && parent != 0 && getppid() != parent {
                 orphaned = true
                 say("batonctl: batonctl (pid \(parent)) is gone: stopping \(command[0])")
                 if terminatingSince == nil {
-                    terminatingSince = monotonicMs()
+                    terminatingSince = MonotonicClock.milliseconds()
                     _ = kill(-group, SIGTERM)
                 }
             }
-            if let since = terminatingSince, killedAt == nil, monotonicMs() - since >= graceMs {
+            if let since = terminatingSince, killedAt == nil, MonotonicClock.milliseconds() - since >= graceMs {
                 // Grace is over. SIGKILL the command first and report its status;
                 // batonctl (or, when orphaned, the exit path above) kills the rest.
                 _ = kill(child, SIGKILL)

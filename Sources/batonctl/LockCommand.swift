@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 
 /// A fencing token that can change during a run (a degraded tenure re-acquired once Redis is back).
-final class TokenBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Int64?
-    init(_ value: Int64?) { self.value = value }
+final class TokenBox: Sendable {
+    private let value: Mutex<Int64?>
+    init(_ value: Int64?) { self.value = Mutex(value) }
     var token: Int64? {
-        get { lock.lock(); defer { lock.unlock() }; return value }
-        set { lock.lock(); value = newValue; lock.unlock() }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 
@@ -76,6 +76,7 @@ struct LockCommand: AsyncParsableCommand {
         let what = "lease \(lease)"
 
         var announcedWait = false
+        let waiter = try LeaseWaiter(global: global, lease: lease)
         while true {
             if let sig = SignalCatcher.shared.signal {
                 Log.info("got signal \(sig) while waiting for \(what): not running the command")
@@ -141,7 +142,13 @@ struct LockCommand: AsyncParsableCommand {
                 }
                 if wait {
                     if !announcedWait { Log.info("\(why); waiting"); announcedWait = true }
-                    try? await Task.sleep(for: .milliseconds(Self.pollMs(s, timing)))
+                    // Held: a blocking read brings us back as soon as the tenure ends or expires.
+                    // Vacant but refused (recovering): nothing will change the index, so sleep.
+                    if let other = s.holder {
+                        await waiter.waitWhileHeld(by: other, fallbackMs: Self.pollMs(s, timing))
+                    } else {
+                        try? await Task.sleep(for: .milliseconds(Self.pollMs(s, timing)))
+                    }
                     continue
                 }
                 Log.info("\(why); not leader, skipping (exit \(policy.skippedExit))")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonSupport
 import Foundation
 
 /// A duration on the command line: a number with a unit, `1500ms`, `30s`, `5m`, `1h`,
@@ -124,18 +125,10 @@ struct GlobalOptions: ParsableArguments {
 }
 
 enum Names {
-    /// `^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$` (and the holder variant with `@` and `/`).
-    static func matches(_ value: String, extra: String, maxLength: Int) -> Bool {
-        let bytes = Array(value.utf8)
-        guard !bytes.isEmpty, bytes.count <= maxLength else { return false }
-        func alnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
-        let allowed = Set(extra.utf8)
-        guard alnum(bytes[0]) else { return false }
-        return bytes.dropFirst().allSatisfy { alnum($0) || allowed.contains($0) }
-    }
-
-    static func isName(_ value: String) -> Bool { matches(value, extra: "._:-", maxLength: 128) }
-    static func isHolder(_ value: String) -> Bool { matches(value, extra: "._:@/-", maxLength: 253) }
+    // The rules are Baton's own (BatonSupport.NameRule), so batonctl refuses locally
+    // exactly what the server would answer 400 to.
+    static func isName(_ value: String) -> Bool { NameRule.resource.accepts(value) }
+    static func isHolder(_ value: String) -> Bool { NameRule.holder.accepts(value) }
 
     static func checkName(_ value: String, _ option: String) throws {
         guard isName(value) else {

@@ -1,3 +1,6 @@
+// CoreFoundation: under MemberImportVisibility the clang importer credits struct stat and
+// timespec to whichever module first included their headers, here CoreFoundation.
+import CoreFoundation
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -3,7 +3,7 @@ import BatonCore
 import BatonHTTP
 import BatonPostgres
 import BatonRedis
-import Foundation
+import BatonSupport
 
 /// The running service: every component, built once from the configuration.
 final class Application: Sendable {
@@ -18,6 +18,9 @@ final class Application: Sendable {
     let sentinelWatcher: SentinelWatcher?
     let clusterWatcher: ClusterWatcher?
     let reconciler: OutcomeReconciler
+    let watches: WatchHub
+    let events: EventBus
+    let changeFeed: RedisChangeFeed
 
     init(config: Configuration) throws {
         self.config = config
@@ -50,8 +53,9 @@ final class Application: Sendable {
         // A restart or a failover of Redis may have lost, or never seen, the latest grants:
         // the scripts void what the new server holds (see FencingLua), and this process
         // carries what it granted into it, so no new tenure overlaps one still believed.
+        let wholeStore = redis.cluster == nil
         redis.server.onChange { old, new in
-            floor.storeChanged()
+            floor.storeChanged(fencingGrantsInFlight: wholeStore)
             metrics.redisServerChanged()
             Log.current.warn("redis server changed (restart or failover): earlier tenures and claims end; new ones wait until they have run out",
                              ["previous_run_id": .string(String(old.prefix(12))), "run_id": .string(String(new.prefix(12)))])
@@ -76,7 +80,7 @@ final class Application: Sendable {
                 // process granted, as for a change of run_id under Sentinel. All resources are
                 // carried, not only that shard's (the floor does not know slots); that only holds
                 // off new tenures of leases this process believes live, which are held anyway.
-                floor.storeChanged()
+                floor.storeChanged(fencingGrantsInFlight: false)
                 metrics.redisFailoverFollowed()
                 redisBreakers.allowProbeNow()
                 Log.current.warn("redis cluster slots changed master (failover or migration): commands for them go to the new master",
@@ -112,6 +116,12 @@ final class Application: Sendable {
             history: history, outbox: outbox, postgresBreaker: pgBreaker, facts: facts,
             defaults: { var d = Defaults(); d.leaseTTLMs = config.defaultTTLMs; return d }())
         services.schedules = PostgresSchedules(db: postgres, history: history)
+        // Blocking reads: one change feed (a Redis subscription) per process wakes the held requests.
+        watches = WatchHub(limit: config.watchLimit)
+        events = EventBus(limit: config.eventStreamLimit)
+        services.watching = Watching(index: RedisChangeIndex(redis: redis), hub: watches, events: events)
+        changeFeed = RedisChangeFeed(endpoint: { [redis] in redis.currentEndpoint() }, listener: ExpiryModeLog(watches, events),
+                                     keyspaceEvents: redis.cluster == nil)
         let auth = BearerAuth(tokens: config.authRequired ? TokenSet(config.apiTokens) : nil)
         var settings = ServerSettings(listen: config.listen, threads: config.threads)
         settings.maxBodyBytes = 64 * 1024
@@ -144,6 +154,9 @@ final class Application: Sendable {
         clusterWatcher?.start()
         reconciler.start()
         watcher.start()
+        watches.start()
+        events.start()
+        changeFeed.start()
         try server.start()
         log.info("batond listening", [
             "listen": .string(config.listen), "port": .int(Int64(server.port)), "threads": .int(Int64(config.threads)),
@@ -162,6 +175,9 @@ final class Application: Sendable {
         let log = Log.current
         log.info("shutting down", ["signal": .string(reason)])
         facts.setDraining()
+        changeFeed.stop()
+        watches.stop()
+        events.stop()
         let cut = server.stop(graceMs: 6_000)
         let unwritten = outbox.shutdown(timeoutMs: 2_500)
         if unwritten > 0 {

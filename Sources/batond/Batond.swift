@@ -3,7 +3,9 @@ import BatonCore
 import BatonHTTP
 import BatonPostgres
 import BatonRedis
-import Foundation
+import BatonSupport
+internal import Glibc
+import Synchronization
 
 /// batond: wires configuration, backends, the domain and the HTTP server, then waits
 /// for a termination signal and shuts down gracefully.
@@ -20,7 +22,7 @@ enum Batond {
                 print("batond \(BatonVersion.current)")
                 return
             case .run(let flags):
-                config = try Configuration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment)
+                config = try Configuration.resolve(flags: flags, environment: ProcessEnvironment.variables())
             }
         } catch {
             fail("configuration error: \(error)")
@@ -46,7 +48,7 @@ enum Batond {
 
     static func fail(_ message: String) -> Never {
         Log.current.error(message)
-        FileHandle.standardError.write(Data("batond: \(message)\n".utf8))
+        Log.standardError(Array("batond: \(message)\n".utf8))
         exit(2)
     }
 }

@@ -1,6 +1,6 @@
 import BatonCore
 import BatonRedis
-import Foundation
+import BatonSupport
 
 /// Reads the Redis Cluster slot map every second, every 100 ms while a worker has met a
 /// redirection or lost a node, so a failover or migration is followed even when no
@@ -11,13 +11,11 @@ final class ClusterWatcher: Sendable {
     init(map: ClusterSlotMap) { self.map = map }
 
     func start() {
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "baton-cluster-watch") { [self] in
             while true {
                 self.map.refresh()
-                Thread.sleep(forTimeInterval: self.map.suspecting ? 0.1 : 1)
+                BackgroundThread.sleep(ms: self.map.suspecting ? 100 : 1_000)
             }
         }
-        thread.name = "baton-cluster-watch"
-        thread.start()
     }
 }

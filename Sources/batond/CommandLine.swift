@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 
 /// batond's command line: `--flag value` or `--flag=value` for every setting, plus
 /// `--help` and `--version`. The flags come from ``Configuration/settings`` so the help,

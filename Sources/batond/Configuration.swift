@@ -1,6 +1,6 @@
 import BatonAPI
 import BatonCore
-import Foundation
+import BatonSupport
 
 /// batond's settings. Each comes from a flag, else its environment variable, else a
 /// default; a value that cannot be used stops start-up with a message naming the
@@ -20,7 +20,7 @@ struct Configuration: Sendable {
     var sessionCacheTTLMs = 5_000
     var jellyfinSchema = "public"
     var authorizationRules = AuthorizationRules.legacy
-    var threads = 2 * ProcessInfo.processInfo.activeProcessorCount
+    var threads = 2 * ProcessorCount.available()
     var logLevel = Log.Level.info
     var logFormat = Log.Format.json
     var outboxCapacity = 10_000
@@ -28,6 +28,8 @@ struct Configuration: Sendable {
     var redisWaitReplicas = 0
     var redisWaitMs = 100
     var ui = UIMode.login
+    var watchLimit = 2_000
+    var eventStreamLimit = 256
 
     /// One setting: its variable, its flag, and what it means.
     struct Setting: Sendable {
@@ -57,6 +59,8 @@ struct Configuration: Sendable {
         Setting(variable: "BATON_THREADS", flag: "threads", help: "HTTP worker threads, 1-256 (default twice the cores)"),
         Setting(variable: "BATON_LOG_LEVEL", flag: "log-level", help: "debug, info (default), warn or error"),
         Setting(variable: "BATON_LOG_FORMAT", flag: "log-format", help: "json (default) or text"),
+        Setting(variable: "BATON_WATCH_LIMIT", flag: "watch-limit", help: "blocking reads held at once, 1-100000 (default 2000; more get 503 too_many_watchers)"),
+        Setting(variable: "BATON_EVENT_STREAM_LIMIT", flag: "event-stream-limit", help: "GET /events streams open at once, 1-100000 (default 256; more get 503 too_many_watchers)"),
         Setting(variable: "BATON_OUTBOX_CAPACITY", flag: "outbox-capacity", help: "history rows kept in memory while PostgreSQL is down, 1-1000000 (default 10000)"),
         Setting(variable: "BATON_UI", flag: "ui", help: "incident page at /ui: login (default: an API token in a form, then a session cookie), open (no login; cluster-internal only) or off"),
         Setting(variable: "BATON_HEADER_TIMEOUT_MS", flag: "header-timeout-ms", help: "a request's line and headers, then its body, must each arrive within this, else the connection is closed; 0 (off) or 100-600000 (default 10000)"),
@@ -80,7 +84,7 @@ struct Configuration: Sendable {
         }
         func int(_ v: String, _ range: ClosedRange<Int>) throws -> Int? {
             guard let (s, raw) = value(v) else { return nil }
-            guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(n) else {
+            guard let n = Int(raw.trimmingSpaces()), range.contains(n) else {
                 throw Invalid(setting: s, reason: "must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(raw.prefix(40))'")
             }
             return n
@@ -123,6 +127,8 @@ struct Configuration: Sendable {
         if let v = try choice("BATON_LOG_LEVEL", Dictionary(uniqueKeysWithValues: Log.Level.allCases.map { ($0.name, $0) })) { c.logLevel = v }
         if let v = try choice("BATON_LOG_FORMAT", ["json": Log.Format.json, "text": .text]) { c.logFormat = v }
         if let v = try int("BATON_OUTBOX_CAPACITY", 1...1_000_000) { c.outboxCapacity = v }
+        if let v = try int("BATON_WATCH_LIMIT", 1...100_000) { c.watchLimit = v }
+        if let v = try int("BATON_EVENT_STREAM_LIMIT", 1...100_000) { c.eventStreamLimit = v }
         if let v = try int("BATON_HEADER_TIMEOUT_MS", 0...600_000) {
             guard v == 0 || v >= 100 else {
                 throw Invalid(setting: settings.first { $0.variable == "BATON_HEADER_TIMEOUT_MS" }!, reason: "must be 0 (off) or from 100 to 600000, got '\(v)'")
@@ -134,11 +140,11 @@ struct Configuration: Sendable {
 
         if let (_, raw) = value("BATON_API_TOKENS") { c.apiTokens += Self.tokens(in: raw) }
         if let (s, path) = value("BATON_API_TOKENS_FILE") {
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            guard let text = FileContents.text(atPath: path) else {
                 throw Invalid(setting: s, reason: "cannot read \(path)")
             }
             c.apiTokens += text.split(whereSeparator: \.isNewline)
-                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .map { $0.trimmingSpaces() }
                 .filter { !$0.hasPrefix("#") }
                 .flatMap { Self.tokens(in: $0) }
         }
@@ -153,6 +159,6 @@ struct Configuration: Sendable {
     }
 
     private static func tokens(in raw: String) -> [String] {
-        raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        raw.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     }
 }

@@ -1,5 +1,5 @@
 import BatonCore
-import Foundation
+import BatonSupport
 
 /// Settles grants sent to Redis without an answer (see ``UnknownOutcomes``) every 200 ms:
 /// a tenure its caller holds is written to the history, a claim nobody learned of is voided.
@@ -13,9 +13,9 @@ final class OutcomeReconciler: Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "baton-outcomes") { [self] in
             while true {
-                Thread.sleep(forTimeInterval: 0.2)
+                BackgroundThread.sleep(ms: 200)
                 guard self.election.unknownOutcomes.count + self.tasks.unknownOutcomes.count > 0 else { continue }
                 let recorded = self.election.reconcileUnknownOutcomes()
                 let voided = self.tasks.reconcileUnknownOutcomes()
@@ -25,7 +25,5 @@ final class OutcomeReconciler: Sendable {
                 }
             }
         }
-        thread.name = "baton-outcomes"
-        thread.start()
     }
 }

@@ -1,7 +1,7 @@
 import BatonAPI
 import BatonCore
 import BatonRedis
-import Foundation
+import BatonSupport
 
 /// Looks at the Redis server (what it is, what the ACL allows, its eviction policy) at
 /// start-up, saying in one line what it found, and every 30 s for `/status`.
@@ -15,22 +15,20 @@ final class RedisWatcher: Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "baton-redis-watch") { [self] in
             // Every 30 s, and within a second of a failover (the new master's role and
             // offset belong in /status at once).
             var failovers = self.failoversSeen
-            var last = Date()
+            var last = MonotonicClock.milliseconds()
             while true {
-                Thread.sleep(forTimeInterval: 1)
+                BackgroundThread.sleep(ms: 1_000)
                 let now = self.failoversSeen
-                guard now != failovers || Date().timeIntervalSince(last) >= 30 else { continue }
+                guard now != failovers || MonotonicClock.milliseconds() - last >= 30_000 else { continue }
                 failovers = now
-                last = Date()
+                last = MonotonicClock.milliseconds()
                 self.checkOnce(quiet: true)
             }
         }
-        thread.name = "baton-redis-watch"
-        thread.start()
     }
 
     private var failoversSeen: Int { redis.sentinel?.snapshot.failovers ?? redis.cluster?.snapshot.failovers ?? 0 }

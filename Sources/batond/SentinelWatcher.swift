@@ -1,7 +1,7 @@
 import BatonAPI
 import BatonCore
 import BatonRedis
-import Foundation
+import BatonSupport
 
 /// Asks the sentinels for the master every second, every 100 ms while a worker has seen
 /// trouble (see ``SentinelMaster`` for why polling), so a failover is followed even when
@@ -12,13 +12,11 @@ final class SentinelWatcher: Sendable {
     init(master: SentinelMaster) { self.master = master }
 
     func start() {
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "baton-sentinel-watch") { [self] in
             while true {
                 self.master.poll()
-                Thread.sleep(forTimeInterval: self.master.suspecting ? 0.1 : 1)
+                BackgroundThread.sleep(ms: self.master.suspecting ? 100 : 1_000)
             }
         }
-        thread.name = "baton-sentinel-watch"
-        thread.start()
     }
 }

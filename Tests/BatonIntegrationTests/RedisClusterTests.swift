@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 @testable import BatonRedis
 import BatonTestSupport
 import Foundation
@@ -76,6 +77,8 @@ import Testing
         // batond as the user of docker/README.md's minimal ACL (ACLs are per node in Redis 7.0).
         let acl = try RedisMisconfigurationTests.documentedACL()
         for n in masters + [replica] { try n.cli(acl) }
+        // Expired-key events on: each node sends only its own keys' (checked below).
+        for n in masters + [replica] { try n.cli("CONFIG", "SET", "notify-keyspace-events", "Ex") }
         let database = try PostgresDatabase()
         // Two seeds only: the third master is learnt from CLUSTER SLOTS.
         let batond = try BatondProcess(redisURL: "redis-cluster://baton:pw@127.0.0.1:\(masters[1].port),127.0.0.1:\(masters[2].port)",
@@ -91,6 +94,18 @@ import Testing
             tokens[l] = r["fencing_token"] as? Int
         }
         #expect(try acquire(leases[0][0], "pod-b").status == 409)
+        // A blocking read on a lease of shard 0 (the change feed is subscribed on the first
+        // seed, shard 1) wakes when the tenure expires: under Cluster the feed re-reads at
+        // expiry instead of trusting one node's expired events.
+        try Self.eventually(10, "the change feed up") { (try client.get("/status").json["watch"] as? [String: Any])?["feed"] as? String == "up" }
+        let short = Self.lease(in: shard[0], "exp-")
+        #expect(try client.post("/leader", #"{"lease":"\#(short)","holder":"pod-a","ttl_ms":1500}"#).status == 200)
+        let watchIndex = try #require(try client.get("/leader?lease=\(short)").header("x-baton-index"))
+        let watchStart = Date()
+        let expired = try HTTPClient(port: batond.port, token: BatondProcess.token, timeoutSeconds: 30)
+            .get("/leader?lease=\(short)&index=\(watchIndex)&wait=15s")
+        #expect(expired.status == 200 && expired["holder"] is NSNull && Date().timeIntervalSince(watchStart) < 6,
+                "woken at the expiry on another shard, not at the end of the wait: \(Date().timeIntervalSince(watchStart)) s, \(expired)")
         var status: [String: Any] = [:]
         var redis: [String: Any] = [:]
         func readStatus() throws {
@@ -113,7 +128,7 @@ import Testing
             return shardOf(masters[0])?["replicas"] as? [String] == ["127.0.0.1:\(replica.port)"]
         }
         // GET /leases scans every master.
-        #expect(Set((try client.get("/leases").json["leases"] as? [[String: Any]] ?? []).compactMap { $0["lease"] as? String }) == Set(leases.joined()))
+        #expect(Set((try client.get("/leases").json["leases"] as? [[String: Any]] ?? []).compactMap { $0["lease"] as? String }) == Set(leases.joined() + [short]))
 
         // A slot of shard 2 migrated to shard 1 by hand, as redis-cli --cluster reshard does.
         // While it migrates, its keys already moved: the source answers ASK, the target runs

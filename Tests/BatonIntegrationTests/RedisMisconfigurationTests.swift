@@ -2,6 +2,7 @@ import BatonCore
 import BatonRedis
 import BatonTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// Each way a real redis-server 7.0 can be set up wrong for batond (ACL users, passwords,
@@ -59,10 +60,10 @@ import Testing
 
     @Test func aclPasswordAndDatabaseMistakesEachHaveTheirOwnCode() throws {
         let redis = try RedisProcess()
-        try redis.cli("ACL", "SETUSER", "baton", "on", ">good-pw", "~baton:*", "+@all")
-        try redis.cli("ACL", "SETUSER", "noscripts", "on", ">pw", "~baton:*", "+@all", "-evalsha", "-eval")
-        try redis.cli("ACL", "SETUSER", "wrongkeys", "on", ">pw", "~other:*", "+@all")
-        try redis.cli("ACL", "SETUSER", "nohset", "on", ">pw", "~baton:*", "+@all", "-hset")
+        try redis.cli("ACL", "SETUSER", "baton", "on", ">good-pw", "~baton:*", "&baton:changes", "+@all")
+        try redis.cli("ACL", "SETUSER", "noscripts", "on", ">pw", "~baton:*", "&baton:changes", "+@all", "-evalsha", "-eval")
+        try redis.cli("ACL", "SETUSER", "wrongkeys", "on", ">pw", "~other:*", "&baton:changes", "+@all")
+        try redis.cli("ACL", "SETUSER", "nohset", "on", ">pw", "~baton:*", "&baton:changes", "+@all", "-hset")
         let at = "127.0.0.1:\(redis.port)"
         // The good user works: the failures below come from the setting under test.
         let good = try Self.wiring("redis://baton:good-pw@\(at)/0")
@@ -111,6 +112,18 @@ import Testing
         return line.split(separator: " ").map { $0 == ">REDIS_PASSWORD" ? ">pw" : String($0) }
     }
 
+    /// Runs a change feed for up to 3 s: whether it came up, and why it was down meanwhile.
+    static func feedOutcome(_ url: String) throws -> (up: Bool, reasons: [String]) {
+        let seen = FeedSeen()
+        let endpoint = try RedisEndpoint(url: url)
+        let feed = RedisChangeFeed(endpoint: { endpoint }, listener: seen)
+        feed.start()
+        defer { feed.stop() }
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline && !seen.isUp { usleep(20_000) }
+        return (seen.isUp, seen.reasons)
+    }
+
     /// Every endpoint's traffic passes the documented ACL, the start-up check finds nothing
     /// refused, and dropping any one of its commands is noticed by the check.
     @Test func documentedMinimalACLIsEnoughAndEachCommandIsNeeded() throws {
@@ -135,7 +148,15 @@ import Testing
         #expect(check.aclDenied.isEmpty && check.infoAllowed && check.configAllowed && check.role == "master", "\(check.warnings)")
         #expect(check.warnings.isEmpty, "\(check.warnings)")
 
-        for (i, word) in acl.enumerated() where word.hasPrefix("+") {
+        // The change feed subscribes under it; without +subscribe it is refused and says so.
+        #expect(try Self.feedOutcome(url).up, "the change feed comes up under the documented ACL")
+        try redis.cli(["ACL", "SETUSER", "baton", "reset"])
+        try redis.cli(acl.filter { $0 != "+subscribe" })
+        let refused = try Self.feedOutcome(url)
+        #expect(!refused.up && refused.reasons.contains { $0.contains("refused the change feed") && $0.contains("NOPERM") }, "\(refused.reasons)")
+
+        // The start-up check notices each command missing (SUBSCRIBE: the feed, above).
+        for (i, word) in acl.enumerated() where word.hasPrefix("+") && word != "+subscribe" {
             var without = acl
             without.remove(at: i)
             try redis.cli(["ACL", "SETUSER", "baton", "reset"])
@@ -190,4 +211,14 @@ import Testing
         #expect(r.status == 503 && r["code"] as? String == "redis_acl_denied")
         #expect(batond.log.contains(#""acl":"denied""#))
     }
+}
+
+/// What a change feed told its listener.
+private final class FeedSeen: ChangeListener {
+    private let state = Mutex<(up: Bool, reasons: [String])>((false, []))
+    var isUp: Bool { state.withLock { $0.up } }
+    var reasons: [String] { state.withLock { $0.reasons } }
+    func changed(_ key: WatchKey) {}
+    func feedUp(expiryEvents: Bool) { state.withLock { $0.up = true } }
+    func feedDown(_ reason: String) { state.withLock { $0.reasons.append(reason) } }
 }

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonRedis
+import BatonSupport
 import BatonTestSupport
 import Foundation
 import Testing
@@ -10,12 +11,7 @@ import Testing
 /// the new master killed and restarted empty as a master (chaos/sentinel.py, about 30 s).
 @Suite(.serialized) struct SentinelFailoverTests {
     @Test func failoversCostTheFailoverPlusOneTTLWithNoOverlapAndNoDegradedGrantWhileAMasterIsReachable() throws {
-        guard TestEnvironment.postgresURL != nil else { throw TestSetupError("BATON_TEST_DATABASE_URL is not set: run ./scripts/test") }
-        var env = ProcessInfo.processInfo.environment
-        env["BATON_ROOT"] = TestEnvironment.root
-        env["BATON_TEST_BATOND"] = TestEnvironment.batond
-        env["PYTHONUNBUFFERED"] = "1"
-        let r = try TestEnvironment.run("/usr/bin/env", ["python3", TestEnvironment.root + "/chaos/sentinel.py", "run"], environment: env)
+        let r = try TestEnvironment.runChaosScript("sentinel.py", ["run"])
         // safety.py's checker: no overlapping normal tenures, tokens never backwards; and no
         // degraded grant while the sentinels' master answered ROLE master.
         #expect(r.status == 0 && r.output.contains("violations=0"), "\(r.output)")

@@ -116,7 +116,18 @@ final class StoreHarness: Sendable {
         guard case .heldByOther(let other) = try s.leases.acquire(lease, holder: b, ttlMs: 5_000, guardrails: .none) else {
             Issue.record("\(kind): b acquired"); return
         }
-        #expect(other.holder == a && other.expiresInMs <= 6_000 && other.expiresInMs > 5_000)
+        // The renewal's ttl is what the store keeps (the script writes it only when it changes).
+        #expect(other.holder == a && other.ttlMs == 6_000 && other.expiresInMs <= 6_000 && other.expiresInMs > 5_000)
+        guard case .renewed = try s.leases.acquire(lease, holder: a, ttlMs: 6_000, guardrails: .none),
+              case .heldByOther(let same) = try s.leases.acquire(lease, holder: b, ttlMs: 5_000, guardrails: .none) else {
+            Issue.record("\(kind): a second renewal with the same ttl"); return
+        }
+        #expect(same.ttlMs == 6_000)
+        guard case .renewed = try s.leases.renew(lease, holder: a, ttlMs: 7_000, fencingToken: nil),
+              case .heldByOther(let longer) = try s.leases.acquire(lease, holder: b, ttlMs: 5_000, guardrails: .none) else {
+            Issue.record("\(kind): renew with a longer ttl"); return
+        }
+        #expect(longer.ttlMs == 7_000 && longer.expiresInMs > 6_000)
         #expect(try s.leases.tenure(of: lease)?.holder == a)
         #expect(try s.leases.knownLeases() == [lease])
     }

@@ -17,7 +17,8 @@ import Testing
         let revoked = try db.addDevice(userId: user, deviceId: "alice-old")
         try db.sql(#"DELETE FROM "Devices" WHERE "AccessToken" = '\#(revoked)'"#)  // logged out
         let stack = try Stack(extra: ["BATON_LEGACY_AUTH": legacyAuth, "BATON_SESSION_CACHE_TTL_MS": "60000"], database: db)
-        #expect(stack.batond.log.contains("legacy_auth"), "the start-up log names the rules in force")
+        // Logged just after the server starts: /healthz (which Stack waits for) may answer first.
+        #expect(eventually(5) { stack.batond.log.contains("legacy_auth") }, "the start-up log names the rules in force")
 
         var generator = TokenRequestGenerator(seed: 1919, valid: valid, revoked: revoked, wire: true)
         var wrong: [String] = []

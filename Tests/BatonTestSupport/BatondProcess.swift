@@ -7,7 +7,7 @@ public final class BatondProcess: @unchecked Sendable {
     public static let token = "test-token-0123456789abcdef"
     public private(set) var port: Int
     public private(set) var environment: [String: String]
-    public let logPath: String
+    public private(set) var logPath: String
     private var process: Subprocess?
     private var exitStatus: Int32?
 
@@ -34,6 +34,10 @@ public final class BatondProcess: @unchecked Sendable {
             } catch where attempt < 3 && port == nil && self.log.contains("cannot listen") {
                 self.port = TestEnvironment.freePort()
                 environment["BATON_LISTEN"] = "127.0.0.1:\(self.port)"
+                // A log of its own: the failed attempt's lines (an error, and a tail the
+                // next start would not overwrite) are not this server's (seen in a full
+                // run: migrationsAreIdempotentWhenTwoServersStartTogether read them).
+                logPath = NSTemporaryDirectory() + "batond-\(self.port)-\(UUID().uuidString.prefix(6)).log"
             }
         }
     }

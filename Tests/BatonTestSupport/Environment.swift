@@ -57,6 +57,17 @@ public enum TestEnvironment {
         let status = child.wait()
         return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
     }
+
+    /// Runs `chaos/<script> <args>` against the batond under test (a fresh database on
+    /// the test PostgreSQL server); returns exit status and output.
+    public static func runChaosScript(_ script: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        guard postgresURL != nil else { throw TestSetupError("BATON_TEST_DATABASE_URL is not set: run ./scripts/test") }
+        var environment = ProcessInfo.processInfo.environment
+        environment["BATON_ROOT"] = root
+        environment["BATON_TEST_BATOND"] = batond
+        environment["PYTHONUNBUFFERED"] = "1"
+        return try run("/usr/bin/env", ["python3", root + "/chaos/" + script] + args, environment: environment)
+    }
 }
 
 /// A precondition of the test environment failed (a server did not start).

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 import Synchronization
 
 /// A lease and claim store in memory, with the same semantics as the Redis scripts,
@@ -370,6 +371,15 @@ public final class InMemoryStore: LeaseStore, ClaimStore {
 
     public func claim(of task: TaskName) throws(BackendError) -> TaskClaim? {
         try withState { s, now in visible(s, task).map { claimView($0, now) } }
+    }
+
+    /// As the `task_void` script: deletes the claim if it is still run `runId`'s and running.
+    public func void(_ task: TaskName, runId: String) throws(BackendError) -> Bool {
+        try withState { s, _ in
+            guard let c = s.claims[task], c.claim.runId == runId, c.claim.state == .running else { return false }
+            s.claims[task] = nil
+            return true
+        }
     }
 
     /// A running claim from another server is void; a completed one still counts.

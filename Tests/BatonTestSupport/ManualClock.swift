@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 import Synchronization
 
 /// A clock tests move by hand.

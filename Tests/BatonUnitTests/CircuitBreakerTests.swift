@@ -23,6 +23,28 @@ import Testing
         guard case .rejected = succeeding(b) else { Issue.record("open breaker let a call through"); return }
     }
 
+    /// Watch re-reads and change-index reads (``CircuitBreaker/uncounted(_:)``) never open the
+    /// breaker, never take its probe, and do not reach a backend whose breaker is open.
+    @Test func uncountedCallsNeitherOpenNorProbe() {
+        let b = CircuitBreaker(backend: .redis, threshold: 3, cooldownMs: 1_000, clock: clock)
+        CircuitBreaker.uncounted { for _ in 0..<10 { _ = failing(b) } }
+        #expect(b.state == .closed && b.snapshot().totalFailures == 0 && b.snapshot().consecutiveFailures == 0)
+        _ = failing(b)
+        _ = failing(b)
+        guard case .success = CircuitBreaker.uncounted({ succeeding(b) }) else { Issue.record("closed breaker refused"); return }
+        #expect(b.snapshot().consecutiveFailures == 2, "an uncounted success reset the count")
+        _ = failing(b)
+        #expect(b.state == .open)
+        clock.advance(ms: 1_500)
+        guard case .rejected = CircuitBreaker.uncounted({ succeeding(b) }) else { Issue.record("uncounted call took the probe"); return }
+        #expect(b.state == .open)
+        guard case .success = succeeding(b) else { Issue.record("the probe was gone"); return }
+        #expect(b.state == .closed)
+        // Counting resumes after the block, also on this thread.
+        for _ in 0..<3 { _ = failing(b) }
+        #expect(b.state == .open)
+    }
+
     @Test func successResetsTheCount() {
         let b = CircuitBreaker(backend: .redis, threshold: 3, cooldownMs: 1_000, clock: clock)
         _ = failing(b)

@@ -85,6 +85,25 @@ import Testing
         #expect(post.method == "POST")
     }
 
+    /// The look-up of literal paths picks what the scan in registration order picks: an
+    /// earlier capture route of the same method still wins over a later literal one, and a
+    /// path spelled with extra slashes still finds its route.
+    @Test func literalPathsMatchAsTheOrderedScanDoes() {
+        var r = Router()
+        r.add("GET", "/tasks/{task}") { _, _ in HTTPResponse(status: 200) }
+        r.add("GET", "/tasks/claim") { _, _ in HTTPResponse(status: 201) }
+        r.add("POST", "/tasks/claim") { _, _ in HTTPResponse(status: 202) }
+        guard case .found(let get, let p) = r.match(method: "GET", path: "/tasks/claim"),
+              case .found(let post, _) = r.match(method: "POST", path: "/tasks/claim"),
+              case .found(let slashes, _) = r.match(method: "POST", path: "//tasks/claim/") else {
+            Issue.record("no match"); return
+        }
+        #expect(get.pattern == "/tasks/{task}" && p["task"] == "claim")
+        #expect(post.pattern == "/tasks/claim" && post.method == "POST" && slashes.index == post.index)
+        guard case .methodNotAllowed(let allowed) = r.match(method: "PUT", path: "/tasks/claim") else { Issue.record("not 405"); return }
+        #expect(allowed == ["GET", "POST"])
+    }
+
     @Test func wrongMethodIs405WithAllowAndUnknownIs404() {
         guard case .methodNotAllowed(let allowed) = router.match(method: "DELETE", path: "/leader") else { Issue.record("not 405"); return }
         #expect(allowed == ["POST", "GET"])

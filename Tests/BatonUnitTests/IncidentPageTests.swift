@@ -1,3 +1,4 @@
+import BatonSupport
 @testable import BatonAPI
 import BatonCore
 import BatonHTTP
@@ -22,12 +23,23 @@ import Testing
         func owner(of token: String) throws(BackendError) -> TokenOwner? { nil }
     }
 
-    static func service(ui: UIMode = .login, history: FixedHistory = FixedHistory(), clock: any Clock = ManualClock()) -> (BatonService, Services) {
+    struct UnreachableHistory: HistoryReader {
+        func runs(of task: TaskName, limit: Int) throws(BackendError) -> [RunRecord] { throw BackendError(.connect, "connection refused") }
+        func lastRuns() throws(BackendError) -> [TaskName: RunRecord] { throw BackendError(.connect, "connection refused") }
+        func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry] { throw BackendError(.connect, "connection refused") }
+        func guardrails(for resource: Resource) throws(BackendError) -> Guardrails { .none }
+        func completedRun(of task: TaskName, slot: Slot) throws(BackendError) -> String? { nil }
+    }
+
+    /// - Parameter shards: per-shard Redis breakers, as under Redis Cluster.
+    static func service(ui: UIMode = .login, history: any HistoryReader = FixedHistory(), clock: any Clock = ManualClock(),
+                        shards: BreakerDomains? = nil) -> (BatonService, Services) {
         let store = InMemoryStore(clock: clock)
         let recorder = RecordingHistory()
-        let redisBreaker = CircuitBreaker(backend: .redis, clock: clock)
+        let redisBreaker = shards?.primary ?? CircuitBreaker(backend: .redis, clock: clock)
         let services = Services(
-            election: LeaderElection(store: store, breaker: redisBreaker, defaultPolicy: .grant, history: recorder, clock: clock),
+            election: LeaderElection(store: store, breaker: redisBreaker, defaultPolicy: .grant, history: recorder, clock: clock,
+                                     breakers: shards),
             tasks: TaskCoordinator(store: store, breaker: redisBreaker, defaultPolicy: .grant, history: recorder, clock: clock),
             sessions: SessionValidator(directory: NoTokens(), breaker: CircuitBreaker(backend: .postgres, clock: clock), clock: clock),
             history: history, outbox: HistoryOutbox(store: RecordingHistory()),
@@ -52,6 +64,26 @@ import Testing
     }
 
     static func body(_ r: HTTPResponse) -> String { String(decoding: r.body, as: UTF8.self) }
+
+    /// History is read through the domain's HistoryService: a failing PostgreSQL is named on
+    /// the page, and once its breaker is open the page says so instead of asking again.
+    @Test func anUnreachableHistoryIsNamedThenTheOpenBreakerIsNotDriven() throws {
+        let clock = ManualClock()
+        let (_, services) = Self.service(history: UnreachableHistory(), clock: clock)
+        guard case .ok = services.election.acquire(LeaseName("jellyfin")!, holder: Holder("pod-a")!, ttlMs: 30_000) else {
+            Issue.record("the acquire was not granted")
+            return
+        }
+        let first = IncidentSnapshot.read(services, range: .hour, clock: clock)
+        #expect(first.historyError?.hasPrefix("PostgreSQL: ") == true, "\(first.historyError ?? "nil")")
+        #expect(first.leases?.count == 1 && first.leasesError == nil)  // Redis still answers
+        for _ in 0..<3 { _ = IncidentSnapshot.read(services, range: .hour, clock: clock) }
+        #expect(services.postgresBreaker.state == .open)
+        let failures = services.postgresBreaker.snapshot().totalFailures
+        let later = IncidentSnapshot.read(services, range: .hour, clock: clock)
+        #expect(later.historyError == "PostgreSQL breaker is open: history not read")
+        #expect(services.postgresBreaker.snapshot().totalFailures == failures)  // not asked again
+    }
 
     @Test func thePageNeedsALoginAndAGoodTokenGivesASessionCookieThatIsNotTheToken() throws {
         let (s, _) = Self.service()

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 import BatonTestSupport
 import Foundation
 import Synchronization

@@ -1,4 +1,6 @@
-import BatonAPI
+@testable import BatonAPI
+import BatonCore
+import BatonTestSupport
 import BatonHTTP
 import Testing
 
@@ -49,5 +51,25 @@ import Testing
             #expect(l.hasPrefix("#") || l.hasPrefix("baton_"), "\(l)")
             #expect(!l.unicodeScalars.contains { $0.value < 0x20 })
         }
+    }
+}
+
+/// Under Redis Cluster each master has its own breaker (``BreakerDomains``); a shard's outage
+/// opens only its own, and `/metrics` must show it: the Redis alert matches
+/// `baton_breaker_state{backend="redis",state=~"open|half_open"}`, whatever other labels.
+@Suite struct ShardBreakerMetricsTests {
+    @Test func anOpenShardBreakerIsExported() {
+        let clock = ManualClock()
+        let shards = BreakerDomains(primary: CircuitBreaker(backend: .redis, clock: clock)) { CircuitBreaker(backend: .redis, clock: clock) }
+        let (service, _) = IncidentPageTests.service(clock: clock, shards: shards)
+        let healthy = shards.breaker(for: "10.0.0.5:7000"), failing = shards.breaker(for: "10.0.0.6:7001")
+        _ = healthy.run { () throws(BackendError) in 1 }
+        for _ in 0..<3 { _ = failing.run { () throws(BackendError) -> Int in throw BackendError(.connect, "refused") } }
+        let text = MetricLabelTests().metricsText(service)
+        #expect(text.contains(#"baton_breaker_state{backend="redis",shard="10.0.0.6:7001",state="open"} 1"#))
+        #expect(text.contains(#"baton_breaker_state{backend="redis",shard="10.0.0.5:7000",state="closed"} 1"#))
+        #expect(text.contains(#"baton_breaker_state{backend="redis",state="closed"} 1"#))  // the primary: untouched
+        #expect(text.contains(#"baton_backend_errors_total{backend="redis",shard="10.0.0.6:7001"} 3"#))
+        #expect(text.contains(#"baton_breaker_opened_total{backend="redis",shard="10.0.0.6:7001"} 1"#))
     }
 }

@@ -93,6 +93,27 @@ import Testing
         text.split(separator: "\n").map(String.init).filter { $0.hasPrefix(family + "{") }
     }
 
+    /// `/schedules` through ``ScheduleService``: the rows while PostgreSQL answers, a 503
+    /// with Retry-After while it fails, and no read at all once the breaker is open.
+    @Test func schedulesAnswer503WithRetryAfterWhilePostgreSQLIsDown() {
+        let (service, store, _) = Self.service()
+        store.set([Self.schedule("RefreshLibrary", [.init(kind: .interval, intervalMs: 12 * Self.hour)])])
+        func get(_ path: String) -> HTTPResponse { service.handle(HTTPRequest(method: "GET", path: path)) }
+        #expect(get("/schedules/RefreshLibrary").status == 200)
+        #expect(get("/schedules/Nothing").status == 404)
+        store.failing(true)
+        for _ in 0..<8 {
+            let down = get("/schedules")
+            #expect(down.status == 503 && down.header("content-type") == "application/problem+json")
+            #expect(Int(down.header("retry-after") ?? "") ?? 0 >= 1)
+        }
+        let readsWhileOpen = store.reads
+        let open = get("/schedules/RefreshLibrary")
+        #expect(open.status == 503)
+        #expect(String(decoding: open.body, as: UTF8.self).contains("circuit breaker open"))
+        #expect(store.reads == readsWhileOpen, "the open breaker still let the read through")
+    }
+
     static func metricsText(_ service: BatonService) -> String {
         String(decoding: service.handle(HTTPRequest(method: "GET", path: "/metrics")).body, as: UTF8.self)
     }

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 import BatonTestSupport
 import Synchronization
 import Testing
@@ -48,6 +49,22 @@ final class FakeDirectory: TokenDirectory {
         #expect(v.validate("good") == .invalid(.unknownToken))
     }
 
+    /// The cache is keyed by the whole token: tokens one byte apart, one a prefix of the
+    /// other, each keep their own owner once cached, and an uncached neighbour is looked up.
+    @Test func cachedAnswersBelongToTheirOwnToken() {
+        let v = validator(ttl: 5_000)
+        let tokens = ["0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdee", "0123456789abcdef0123456789abcde"]
+        let owners = tokens.indices.map { i in
+            TokenOwner(kind: .device, userId: "u\(i)", userName: "user\(i)", isAdmin: false, isDisabled: false, deviceId: "d\(i)")
+        }
+        directory.owners.withLock { for (t, o) in zip(tokens, owners) { $0[t] = o } }
+        for (t, o) in zip(tokens, owners) { #expect(v.validate(t) == .valid(o)) }
+        directory.owners.withLock { $0.removeAll() }  // answered from the cache from here on
+        for (t, o) in zip(tokens, owners) { #expect(v.validate(t) == .valid(o)) }
+        #expect(v.validate("0123456789abcdef0123456789abcdeg") == .invalid(.unknownToken))
+        #expect(directory.lookups.withLock { $0 } == 4)
+    }
+
     @Test func negativeAnswersAreNotCached() {
         let v = validator()
         #expect(v.validate("new") == .invalid(.unknownToken))
@@ -84,6 +101,10 @@ final class FakeDirectory: TokenDirectory {
         #expect(!set.contains("alpha-token-0000000000"))
         #expect(!set.contains("alpha-token-000000001"))  // one bit off in the last byte
         #expect(TokenSet([]).contains("anything") == false)
+        // Whole 8-byte words only, and bytes beyond ASCII.
+        let other = TokenSet(["0123456789abcdef", "jeton-clé-ünïcødé"])
+        #expect(other.contains("0123456789abcdef") && other.contains("jeton-clé-ünïcødé"))
+        #expect(!other.contains("0123456789abcdeF") && !other.contains("jeton-cle-ünïcødé") && !other.contains("0123456789abcde"))
     }
 }
 

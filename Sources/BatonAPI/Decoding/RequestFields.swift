@@ -1,49 +1,50 @@
-import BatonCore
-import BatonHTTP
+package import BatonCore
+package import BatonHTTP
+import BatonSupport
 
 /// Domain-typed fields, each failing with a 400 that names the field and the rule.
 extension BodyReader {
-    func lease(_ name: String = "lease") throws(Problem) -> LeaseName {
+    package func lease(_ name: String = "lease") throws(Problem) -> LeaseName {
         let s = try string(name, required: true)!
         guard let v = LeaseName(s) else { throw Problem.invalidField(name, "must match \(NameRule.resource.pattern)") }
         return v
     }
 
-    func task(_ name: String = "task") throws(Problem) -> TaskName {
+    package func task(_ name: String = "task") throws(Problem) -> TaskName {
         let s = try string(name, required: true)!
         guard let v = TaskName(s) else { throw Problem.invalidField(name, "must match \(NameRule.resource.pattern)") }
         return v
     }
 
-    func holder(_ name: String = "holder") throws(Problem) -> Holder {
+    package func holder(_ name: String = "holder") throws(Problem) -> Holder {
         let s = try string(name, required: true)!
         guard let v = Holder(s) else { throw Problem.invalidField(name, "must match \(NameRule.holder.pattern)") }
         return v
     }
 
-    func slot(_ name: String = "slot") throws(Problem) -> Slot? {
+    package func slot(_ name: String = "slot") throws(Problem) -> Slot? {
         guard let s = try string(name) else { return nil }
         guard let v = Slot(s) else { throw Problem.invalidField(name, "must be 1 to \(Slot.maxLength) bytes without control characters") }
         return v
     }
 
-    func runId(_ name: String = "run_id") throws(Problem) -> String {
+    package func runId(_ name: String = "run_id") throws(Problem) -> String {
         let s = try string(name, required: true)!
         guard isUUID(s) else { throw Problem.invalidField(name, "must be a UUID as returned by /tasks/claim") }
         return s.lowercased()
     }
 
-    func fencingToken(_ name: String = "fencing_token") throws(Problem) -> FencingToken? {
+    package func fencingToken(_ name: String = "fencing_token") throws(Problem) -> FencingToken? {
         try int(name, in: 1...Int.max).map { FencingToken(Int64($0)) }
     }
 
-    func policy(_ name: String = "on_backend_failure") throws(Problem) -> FailurePolicy? {
+    package func policy(_ name: String = "on_backend_failure") throws(Problem) -> FailurePolicy? {
         guard let s = try string(name) else { return nil }
         guard let p = FailurePolicy(rawValue: s) else { throw Problem.invalidField(name, "must be grant or deny") }
         return p
     }
 
-    func runStatus(_ name: String = "status") throws(Problem) -> RunStatus {
+    package func runStatus(_ name: String = "status") throws(Problem) -> RunStatus {
         let s = try string(name, required: true)!
         guard let v = RunStatus(rawValue: s), v != .running else {
             throw Problem.invalidField(name, "must be succeeded, failed or cancelled")
@@ -68,7 +69,7 @@ func isUUID(_ s: String) -> Bool {
 
 /// Query parameters, validated the same way.
 extension HTTPRequest {
-    func queryLimit(default value: Int = 50) throws(Problem) -> Int {
+    package func queryLimit(default value: Int = 50) throws(Problem) -> Int {
         guard let raw = queryValue("limit") else { return value }
         guard let n = Int(raw), Limits.historyLimit.contains(n) else {
             throw Problem.invalidField("limit", "must be an integer between \(Limits.historyLimit.lowerBound) and \(Limits.historyLimit.upperBound)")

@@ -13,6 +13,13 @@ struct Histogram {
         count += 1
     }
 
+    /// Adds another histogram's counts (same bounds): routes sharing a pattern.
+    mutating func add(_ other: Histogram) {
+        for i in counts.indices { counts[i] += other.counts[i] }
+        sum += other.sum
+        count += other.count
+    }
+
     func render(_ name: String, labels: String, into out: inout String) {
         var cumulative = 0
         for (i, bound) in Self.bounds.enumerated() {

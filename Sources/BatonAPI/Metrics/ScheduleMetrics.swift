@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 import Synchronization
 
 /// `baton_schedule_period_seconds{task}` and `baton_schedule_first_saved_timestamp_seconds{task}`,
@@ -10,8 +11,9 @@ import Synchronization
 /// clock), at most ``maxTasks`` of them in task-name order: task names are chosen by
 /// clients, and a period has no meaningful `_other` aggregate, so later ones are left out.
 ///
-/// Read at scrape time through the PostgreSQL breaker, at most once per ``freshMs`` (every
-/// replica is scraped by every Prometheus; two queries each time buy nothing). When a read
+/// Read at scrape time through ``ScheduleService`` (behind the PostgreSQL breaker), at most
+/// once per ``freshMs`` (every replica is scraped by every Prometheus; two queries each time
+/// buy nothing). When a read
 /// fails or the breaker is open, the last good read is served while it is younger than
 /// ``staleMs``, so a short PostgreSQL outage does not resolve and re-fire the slot alert;
 /// after that the series are absent (BatonPostgresBreakerOpen says why). `/metrics` itself
@@ -48,12 +50,12 @@ public final class ScheduleMetrics: Sendable {
     }
 
     /// The entries to render now: a fresh cached read, a new read, or a stale one (see the type's doc).
-    func current(store: (any ScheduleStore)?, breaker: CircuitBreaker, clock: any Clock) -> [Entry]? {
-        guard let store else { return nil }
+    func current(_ service: ScheduleService?, clock: any Clock) -> [Entry]? {
+        guard let service else { return nil }
         let now = clock.monotonicMs()
         let cached = last.withLock { $0 }
         if let cached, now - cached.atMonotonicMs < freshMs { return cached.entries }
-        if case .success(let schedules) = breaker.run({ () throws(BackendError) in try store.all() }) {
+        if case .ok(let schedules) = service.all() {
             let read = Read(atMonotonicMs: now, entries: Self.entries(schedules))
             last.withLock { $0 = read }
             return read.entries
@@ -62,8 +64,8 @@ public final class ScheduleMetrics: Sendable {
         return cached.entries
     }
 
-    func render(store: (any ScheduleStore)?, breaker: CircuitBreaker, clock: any Clock, into out: inout String) {
-        let entries = current(store: store, breaker: breaker, clock: clock) ?? []
+    func render(_ service: ScheduleService?, clock: any Clock, into out: inout String) {
+        let entries = current(service, clock: clock) ?? []
         out += "# HELP baton_schedule_period_seconds Shortest period among the saved schedule's triggers (interval; daily 86400; weekly 604800), read from PostgreSQL.\n"
         out += "# TYPE baton_schedule_period_seconds gauge\n"
         for e in entries { out += "baton_schedule_period_seconds{task=\"\(Metrics.escape(e.task))\"} \(e.periodSeconds)\n" }

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 import Synchronization
 
 /// Per-task run counters and timestamps for alerts ("a run failed", "a scheduled slot

@@ -1,5 +1,6 @@
 import BatonCore
-import BatonHTTP
+public import BatonHTTP
+import BatonSupport
 
 /// One log line per request: method, path (never the query, which may carry a token),
 /// status, duration and request id. Also libmicrohttpd's own messages, as warnings at a

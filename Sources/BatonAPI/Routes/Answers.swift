@@ -12,11 +12,16 @@ func handle(_ body: () throws(Problem) -> HTTPResponse) -> HTTPResponse {
 
 /// Maps a domain decision to 200, 409 or 503.
 func answer<V>(_ decision: Decision<V>, _ render: (V) -> JSONValue) -> HTTPResponse {
+    answer(decision, encoded: { render($0).encoded() })
+}
+
+/// Maps a domain decision to 200, 409 or 503, the JSON written by `render`.
+func answer<V>(_ decision: Decision<V>, encoded render: (V) -> [UInt8]) -> HTTPResponse {
     switch decision {
-    case .ok(let v): return .json(200, render(v))
-    case .conflict(let v): return .json(409, render(v))
+    case .ok(let v): return .json(200, encoded: render(v))
+    case .conflict(let v): return .json(409, encoded: render(v))
     case .recovering(let v, let retryAfterMs):
-        return .json(409, render(v), headers: [("Retry-After", String(max(1, (retryAfterMs + 999) / 1000)))])
+        return .json(409, encoded: render(v), headers: [("Retry-After", String(max(1, (retryAfterMs + 999) / 1000)))])
     case .unavailable(let error, let retryAfterMs): return redisUnavailable(error, retryAfterMs).response
     }
 }
@@ -34,15 +39,15 @@ func redisUnavailable(_ error: BackendError?, _ retryAfterMs: Int) -> Problem {
 }
 
 /// Maps a PostgreSQL read guarded by the breaker to 200 or 503.
-func answerHistory<V>(_ outcome: CircuitBreaker.Outcome<V>, _ breaker: CircuitBreaker, _ render: (V) -> JSONValue) -> HTTPResponse {
-    switch outcome {
-    case .success(let v):
+func answerHistory<V>(_ read: HistoryService.Read<V>, _ render: (V) -> JSONValue) -> HTTPResponse {
+    switch read {
+    case .ok(let v):
         return .json(200, render(v))
-    case .failure(let error, _):
-        return Problem.unavailable("PostgreSQL", retryAfterMs: Int(max(1_000, breaker.cooldownMs)),
+    case .unavailable(let error?, let retryAfterMs):
+        return Problem.unavailable("PostgreSQL", retryAfterMs: retryAfterMs,
                                    detail: "PostgreSQL did not answer (\(error.kind.rawValue)); history is unavailable, coordination still works").response
-    case .rejected:
-        return Problem.unavailable("PostgreSQL", retryAfterMs: Int(max(1_000, breaker.cooldownMs)),
+    case .unavailable(nil, let retryAfterMs):
+        return Problem.unavailable("PostgreSQL", retryAfterMs: retryAfterMs,
                                    detail: "PostgreSQL is unreachable (circuit breaker open); history is unavailable, coordination still works").response
     }
 }

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// `POST /tasks/{task}/runs`: records a run that happened without a claim (Jellyfin ran
 /// the task by itself: the dashboard's Run button, a library change), so the history, and
@@ -28,7 +29,9 @@ struct ExternalRunRoutes {
         }
         // The same report sent twice (a retry, a restarted reporter) is the same row.
         let runId = Self.runId(task: task, holder: holder, startedAtMs: started)
-        services.outbox.record(.run(RunRecord(runId: runId, task: task, slot: nil, holder: holder, fencingToken: nil,
+        // Through the coordinator's recorder, as claimed runs go: the run metrics see it
+        // (the failed-run and slot alerts), then the outbox.
+        services.tasks.history.record(.run(RunRecord(runId: runId, task: task, slot: nil, holder: holder, fencingToken: nil,
                                               claimedAtMs: started, lockAtMostMs: 0, finishedAtMs: finished, status: status,
                                               detail: detail, mode: .normal, external: true)))
         return .json(200, .object([

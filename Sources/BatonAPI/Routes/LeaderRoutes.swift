@@ -1,19 +1,22 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// `/leader`, `/leases`, `/lease/renew`, `/lease/release`, `/leases/{lease}/history`.
-struct LeaderRoutes {
+package struct LeaderRoutes {
     let services: Services
 
     // The fields each body may have, built once rather than on every request.
-    private static let acquireFields: Set<String> = ["lease", "holder", "ttl_ms", "on_backend_failure"]
-    private static let renewFields: Set<String> = ["lease", "holder", "ttl_ms", "fencing_token", "on_backend_failure"]
-    private static let releaseFields: Set<String> = ["lease", "holder", "fencing_token", "on_backend_failure"]
+    package static let acquireFields: Set<String> = ["lease", "holder", "ttl_ms", "on_backend_failure"]
+    package static let renewFields: Set<String> = ["lease", "holder", "ttl_ms", "fencing_token", "on_backend_failure"]
+    package static let releaseFields: Set<String> = ["lease", "holder", "fencing_token", "on_backend_failure"]
+    /// Every body field set of these routes (for the fuzz harness).
+    package static var bodyFields: [Set<String>] { [acquireFields, renewFields, releaseFields] }
 
     func register(_ r: inout Router) {
         r.add("POST", "/leader") { req, _ in handle { () throws(Problem) in try acquire(req) } }
         r.add("GET", "/leader") { req, _ in handle { () throws(Problem) in try state(req) } }
-        r.add("GET", "/leases") { _, _ in answer(services.election.all()) { .object([("leases", .array($0.map(\.json)))]) } }
+        r.add("GET", "/leases") { req, _ in handle { () throws(Problem) in try all(req) } }
         r.add("POST", "/lease/renew") { req, _ in handle { () throws(Problem) in try renew(req) } }
         r.add("POST", "/lease/release") { req, _ in handle { () throws(Problem) in try release(req) } }
         r.add("GET", "/leases/{lease}/history") { req, p in handle { () throws(Problem) in try history(req, p) } }
@@ -23,7 +26,7 @@ struct LeaderRoutes {
         let body = try BodyReader(req.body, allowed: Self.acquireFields)
         let lease = try body.lease(), holder = try body.holder()
         let ttl = try body.int("ttl_ms", in: Limits.leaseTTL) ?? services.defaults.leaseTTLMs
-        return answer(services.election.acquire(lease, holder: holder, ttlMs: ttl, policy: try body.policy())) { $0.json }
+        return answer(services.election.acquire(lease, holder: holder, ttlMs: ttl, policy: try body.policy()), encoded: \.encodedJSON)
     }
 
     private func state(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
@@ -34,7 +37,47 @@ struct LeaderRoutes {
             guard let holder = Holder(h) else { throw Problem.invalidField("holder", "must match \(NameRule.holder.pattern)") }
             caller = holder
         }
-        return answer(services.election.state(lease, caller: caller)) { $0.json }
+        var renewals = false
+        if let r = req.queryValue("renewals") {
+            guard r == "true" || r == "false" else { throw Problem.invalidField("renewals", "must be true or false") }
+            renewals = r == "true"
+        }
+        let services = self.services, asker = caller, counted = renewals
+        return try blockingRead(req, services, key: .lease(lease), view: (renewals ? "r|" : "") + (asker?.value ?? "")) {
+            // The index first: a change after it shows in the state, and the next read with
+            // this index answers at once (never the other way round, which would miss it).
+            let index = services.leaseIndex(lease, renewals: counted)
+            let decision = services.election.state(lease, caller: asker)
+            var value: JSONValue? = nil, expires: Int? = nil
+            if case .ok(let v) = decision { value = v.json; expires = v.expiresInMs }
+            return WatchAnswer(index: index, response: stamped(answer(decision) { $0.json }, index: index, value: value), expiresInMs: expires)
+        }
+    }
+
+    /// `GET /leases`; its index is the sum of the listed leases' indexes.
+    private func all(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
+        let services = self.services
+        return try blockingRead(req, services, key: .leases, view: "") {
+            var index: Int64? = 0
+            var soonest: Int? = nil
+            // Only the read below counts for the breaker, as in a plain GET /leases.
+            if case .ok(let before) = CircuitBreaker.uncounted({ services.election.all() }) {
+                for v in before {
+                    guard let i = services.leaseIndex(v.lease) else { index = nil; break }
+                    index = index.map { $0 &+ i }
+                }
+            } else {
+                index = nil
+            }
+            let decision = services.election.all()
+            var value: JSONValue? = nil
+            let render: ([LeaseView]) -> JSONValue = { .object([("leases", .array($0.map(\.json)))]) }
+            if case .ok(let views) = decision {
+                value = render(views)
+                soonest = views.compactMap(\.expiresInMs).min()
+            }
+            return WatchAnswer(index: index, response: stamped(answer(decision, render), index: index, value: value), expiresInMs: soonest)
+        }
     }
 
     private func renew(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
@@ -42,7 +85,7 @@ struct LeaderRoutes {
         let lease = try body.lease(), holder = try body.holder()
         let ttl = try body.int("ttl_ms", in: Limits.leaseTTL) ?? services.defaults.leaseTTLMs
         let decision = services.election.renew(lease, holder: holder, ttlMs: ttl, fencingToken: try body.fencingToken(), policy: try body.policy())
-        return answer(decision) { $0.json }
+        return answer(decision, encoded: \.encodedJSON)
     }
 
     private func release(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {
@@ -55,8 +98,7 @@ struct LeaderRoutes {
     private func history(_ req: HTTPRequest, _ p: RouteParameters) throws(Problem) -> HTTPResponse {
         guard let lease = p["lease"].flatMap(LeaseName.init) else { throw Problem.invalidField("lease", "must match \(NameRule.resource.pattern)") }
         let limit = try req.queryLimit()
-        let outcome = services.postgresBreaker.run { () throws(BackendError) in try services.history.tenures(of: lease, limit: limit) }
-        return answerHistory(outcome, services.postgresBreaker) {
+        return answerHistory(services.historyService.tenures(of: lease, limit: limit)) {
             .object([("lease", .string(lease.value)), ("tenures", .array($0.map(\.json)))])
         }
     }

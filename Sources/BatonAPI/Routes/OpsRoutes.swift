@@ -1,5 +1,6 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// `/status`, `/healthz`, `/readyz`, `/metrics`, `/openapi.yaml`.
 struct OpsRoutes {
@@ -17,15 +18,14 @@ struct OpsRoutes {
         r.add("GET", "/status") { _, _ in .json(200, status()) }
         r.add("GET", "/metrics") { _, _ in
             var text = metrics.render(breakers: [services.redisBreaker.snapshot(), services.postgresBreaker.snapshot()],
+                                      shards: services.election.breakers.snapshots(),
                                       outbox: services.outbox.stats(), outboxCapacity: services.outbox.capacity,
                                       version: services.facts.version)
-            metrics.runs.seedIfNeeded {
-                if case .success(let last) = services.postgresBreaker.run({ () throws(BackendError) in try services.history.lastRuns() }) { return last }
-                return nil
-            }
+            metrics.runs.seedIfNeeded { services.historyService.lastRuns() }
             metrics.runs.render(into: &text)
             LeaseGauge.render(services, into: &text)
-            metrics.schedules.render(store: services.schedules, breaker: services.postgresBreaker, clock: services.clock, into: &text)
+            WatchStatus.metrics(services.watching, into: &text)
+            metrics.schedules.render(services.scheduleService, clock: services.clock, into: &text)
             return .text(200, text, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         r.add("GET", "/openapi.yaml") { _, _ in
@@ -74,7 +74,7 @@ struct OpsRoutes {
         }
         var warnings = m.warnings + m.redisCheckWarnings + metrics.recentMisconfigurations()
         if o.dropped > 0 { warnings.append("\(o.dropped) history rows were dropped because the outbox was full") }
-        return .object([
+        var top: [(String, JSONValue)] = [
             ("version", .string(f.version)),
             ("started_at", .string(Timestamp.rfc3339(ms: f.startedAtMs))),
             ("uptime_ms", .int(now - f.startedAtMs)),
@@ -89,7 +89,9 @@ struct OpsRoutes {
                 ("dropped", .int(o.dropped)), ("failures", .int(o.failures)), ("last_error", .string(o.lastError)),
             ])),
             ("warnings", .array(warnings.map { .string($0) })),
-        ])
+        ]
+        if let w = services.watching { top.append(("watch", WatchStatus.json(w))) }
+        return .object(top)
     }
 
     private func backend(_ s: CircuitBreaker.Snapshot, endpoint: String) -> JSONValue {

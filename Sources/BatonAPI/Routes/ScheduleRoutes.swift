@@ -1,5 +1,6 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// `/schedules`, `/schedules/{task}` (GET, PUT), `/schedules/{task}/revisions`: the shared
 /// schedule of a task, stored durably (PostgreSQL) and read by every replica.
@@ -19,19 +20,18 @@ struct ScheduleRoutes {
         r.add("GET", "/schedules/{task}/revisions") { req, p in handle { () throws(Problem) in try revisions(req, p) } }
     }
 
-    private var store: (any ScheduleStore)? { services.schedules }
+    private var schedules: ScheduleService? { services.scheduleService }
 
     private func list() -> HTTPResponse {
-        guard let store else { return Self.notConfigured }
-        let outcome = services.postgresBreaker.run { () throws(BackendError) in try store.all() }
-        return answerSchedules(outcome) { .object([("schedules", .array($0.map(\.json)))]) }
+        guard let schedules else { return Self.notConfigured }
+        return answerSchedules(schedules.all()) { .object([("schedules", .array($0.map(\.json)))]) }
     }
 
     private func get(_ p: RouteParameters) throws(Problem) -> HTTPResponse {
         let task = try Self.task(p)
-        guard let store else { return Self.notConfigured }
-        let outcome = services.postgresBreaker.run { () throws(BackendError) in try store.schedule(of: task) }
-        if case .success(nil) = outcome {
+        guard let schedules else { return Self.notConfigured }
+        let outcome = schedules.schedule(of: task)
+        if case .ok(nil) = outcome {
             return Problem(status: 404, code: "no_schedule", title: "No schedule",
                            detail: "no schedule has been saved for task \(task.value)").response
         }
@@ -47,11 +47,8 @@ struct ScheduleRoutes {
         if let note, note.utf8.count > Self.maxNoteBytes {
             throw Problem.invalidField("note", "must be at most \(Self.maxNoteBytes) bytes")
         }
-        guard let store else { return Self.notConfigured }
-        let now = services.clock.wallMs()
-        let outcome = services.postgresBreaker.run { () throws(BackendError) in
-            try store.save(task, triggers: triggers, by: holder, note: note, atMs: now)
-        }
+        guard let schedules else { return Self.notConfigured }
+        let outcome = schedules.save(task, triggers: triggers, by: holder, note: note, atMs: services.clock.wallMs())
         return answerSchedules(outcome) { save in
             let change: String
             switch save {
@@ -67,9 +64,8 @@ struct ScheduleRoutes {
     private func revisions(_ req: HTTPRequest, _ p: RouteParameters) throws(Problem) -> HTTPResponse {
         let task = try Self.task(p)
         let limit = try req.queryLimit()
-        guard let store else { return Self.notConfigured }
-        let outcome = services.postgresBreaker.run { () throws(BackendError) in try store.revisions(of: task, limit: limit) }
-        return answerSchedules(outcome) { .object([("task", .string(task.value)), ("revisions", .array($0.map(\.json)))]) }
+        guard let schedules else { return Self.notConfigured }
+        return answerSchedules(schedules.revisions(of: task, limit: limit)) { .object([("task", .string(task.value)), ("revisions", .array($0.map(\.json)))]) }
     }
 
     static func task(_ p: RouteParameters) throws(Problem) -> TaskName {
@@ -141,15 +137,15 @@ struct ScheduleRoutes {
     static let notConfigured = Problem.unavailable("PostgreSQL", retryAfterMs: 5_000, detail: "this batond has no schedule store")
         .response
 
-    private func answerSchedules<V>(_ outcome: CircuitBreaker.Outcome<V>, _ render: (V) -> JSONValue) -> HTTPResponse {
+    private func answerSchedules<V>(_ outcome: DurableRead<V>, _ render: (V) -> JSONValue) -> HTTPResponse {
         switch outcome {
-        case .success(let v):
+        case .ok(let v):
             return .json(200, render(v))
-        case .failure(let error, _):
-            return Problem.unavailable("PostgreSQL", retryAfterMs: Int(max(1_000, services.postgresBreaker.cooldownMs)),
+        case .unavailable(let error?, let retryAfterMs):
+            return Problem.unavailable("PostgreSQL", retryAfterMs: retryAfterMs,
                                        detail: "PostgreSQL did not answer (\(error.kind.rawValue)); schedules are unavailable, nothing was saved").response
-        case .rejected:
-            return Problem.unavailable("PostgreSQL", retryAfterMs: Int(max(1_000, services.postgresBreaker.cooldownMs)),
+        case .unavailable(nil, let retryAfterMs):
+            return Problem.unavailable("PostgreSQL", retryAfterMs: retryAfterMs,
                                        detail: "PostgreSQL is unreachable (circuit breaker open); schedules are unavailable, nothing was saved").response
         }
     }

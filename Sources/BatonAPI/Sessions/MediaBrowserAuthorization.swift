@@ -55,9 +55,27 @@ public enum MediaBrowserAuthorization {
     }
 
     /// `key.Trim() == "Token"`: .NET's Trim removes Unicode White_Space from both ends.
-    private static func isTokenKey(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func isTokenKey(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
         if key.count == tokenKey.count { return key.elementsEqual(tokenKey) }
         guard key.count > tokenKey.count else { return false }
+        // Every key after the first is preceded by a space (`, Device="…"`), so this runs for
+        // most keys of every header. For ASCII, Unicode White_Space is exactly TAB, LF, VT,
+        // FF, CR and SPACE: trim those bytes instead of decoding the key (the decoding was a
+        // fifth of a cached validation, issue 17). A key with any non-ASCII byte (U+0085,
+        // U+00A0, U+3000 … are whitespace too) takes the general path below.
+        if !key.contains(where: { $0 >= 0x80 }) {
+            var lo = 0, hi = key.count
+            while lo < hi && isASCIIWhitespace(key[lo]) { lo += 1 }
+            while hi > lo && isASCIIWhitespace(key[hi - 1]) { hi -= 1 }
+            return UnsafeBufferPointer(rebasing: key[lo..<hi]).elementsEqual(tokenKey)
+        }
+        return isTokenKeyDecoding(key)
+    }
+
+    private static func isASCIIWhitespace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
+
+    /// `isTokenKey` by decoding the key and trimming Unicode White_Space: the definition.
+    static func isTokenKeyDecoding(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
         let scalars = String(decoding: key, as: UTF8.self).unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
               let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return false }

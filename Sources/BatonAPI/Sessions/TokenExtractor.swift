@@ -1,5 +1,5 @@
 import BatonCore
-import BatonHTTP
+public import BatonHTTP
 
 /// Finds the Jellyfin token in a request exactly as Jellyfin would read it from the same
 /// request (AuthorizationContext.GetAuthorizationDictionary and
@@ -54,10 +54,10 @@ public struct TokenExtractor: Sendable {
         case .modern:
             return request.header("authorization")
         case .legacy:
-            if let joined = request.joinedHeader("authorization"), !joined.isEmpty { return request.header("authorization") }
+            if request.hasNonEmptyJoinedHeader("authorization") { return request.header("authorization") }
             return request.header("x-emby-authorization")
         case .jellyfin10_10:
-            if let joined = request.joinedHeader("x-emby-authorization"), !joined.isEmpty { return request.header("x-emby-authorization") }
+            if request.hasNonEmptyJoinedHeader("x-emby-authorization") { return request.header("x-emby-authorization") }
             return request.header("authorization")
         }
     }

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 
 /// Escaping for text and attribute values on the incident page. Holder names, task
 /// names, details and errors come from clients or backends: nothing reaches the page

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 
 /// What the incident page shows, read once per page view from Redis, PostgreSQL and this
 /// process. Every part may be missing (its backend is down): the page then says why and
@@ -53,17 +54,19 @@ struct IncidentSnapshot {
     static func read(_ s: Services, range: Range, clock: any Clock = SystemClock()) -> IncidentSnapshot {
         let now = clock.wallMs()
         let from = now - range.ms
+        // Every history read goes through the domain's HistoryService (behind the PostgreSQL
+        // breaker); the page only notes the first reason a read gave nothing.
+        let historyService = s.historyService
         var historyError: String?
-        func history<V>(_ body: () throws(BackendError) -> V) -> V? {
-            switch s.postgresBreaker.run(body) {
-            case .success(let v): return v
-            case .failure(let e, _):
+        func history<V>(_ read: HistoryService.Read<V>) -> V? {
+            switch read {
+            case .ok(let v): return v
+            case .unavailable(let e?, _):
                 historyError = historyError ?? "PostgreSQL: \(e.description)"
-                return nil
-            case .rejected:
+            case .unavailable(nil, _):
                 historyError = historyError ?? "PostgreSQL breaker is open: history not read"
-                return nil
             }
+            return nil
         }
 
         var leases: [LeaseRow]?
@@ -71,7 +74,7 @@ struct IncidentSnapshot {
         switch s.election.all() {
         case .ok(let views), .conflict(let views), .recovering(let views, _):
             leases = views.sorted { $0.lease.value < $1.lease.value }.prefix(maxRows).map { v in
-                LeaseRow(view: v, tenures: history { () throws(BackendError) in try s.history.tenures(of: v.lease, limit: tenuresPerLease) } ?? [])
+                LeaseRow(view: v, tenures: history(historyService.tenures(of: v.lease, limit: tenuresPerLease)) ?? [])
             }
         case .unavailable(let e, _):
             leasesError = "Redis: " + (e?.description ?? "breaker open, state unknown")
@@ -89,7 +92,7 @@ struct IncidentSnapshot {
         case .unavailable(let e, _):
             tasksError = "Redis: " + (e?.description ?? "breaker open, claims unknown")
         }
-        let lastRuns = history { () throws(BackendError) in try s.history.lastRuns() } ?? [:]
+        let lastRuns = history(historyService.lastRunsRead()) ?? [:]
         names.formUnion(lastRuns.keys)
         let sorted = names.sorted { $0.value < $1.value }.prefix(maxRows)
         let tasks = sorted.map { TaskRow(task: $0, claim: claims[$0], lastRun: lastRuns[$0]) }
@@ -97,7 +100,7 @@ struct IncidentSnapshot {
         var runs: [(TaskName, [RunRecord])] = []
         var truncated: [TaskName] = []
         for t in sorted {
-            guard let all = history({ () throws(BackendError) in try s.history.runs(of: t, limit: runsPerTask) }) else { break }
+            guard let all = history(historyService.runs(of: t, limit: runsPerTask)) else { break }
             let inWindow = all.filter { r in (r.finishedAtMs ?? now) >= from || (r.claimedAtMs ?? 0) >= from }
             if all.count == runsPerTask, let oldest = all.last, (oldest.claimedAtMs ?? oldest.finishedAtMs ?? 0) > from { truncated.append(t) }
             runs.append((t, inWindow))

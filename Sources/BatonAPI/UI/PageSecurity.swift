@@ -1,5 +1,6 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// The incident page's stylesheet and the headers every `/ui` answer carries.
 ///

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// Who may read the incident page (`BATON_UI`).
 public enum UIMode: String, Sendable, CaseIterable {

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// `GET /ui` (the incident page), `GET|POST /ui/login`, `POST /ui/logout`. These routes
 /// do their own access check (a session cookie, not a bearer header): a browser cannot

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonHTTP
+import BatonSupport
 
 /// How domain values appear on the wire. Every documented key is always present (null
 /// when unknown), so scripts can rely on `jq .holder` without checking for absence.
@@ -92,6 +93,20 @@ extension TenureHistoryEntry {
             ("ended_at", .string(endedAtMs.map(Timestamp.rfc3339))),
             ("end_reason", .string(endReason?.rawValue)),
         ])
+    }
+}
+
+extension TaskOverview {
+    /// `GET /tasks`: every task with its claim and last run, and whether history answered.
+    var json: JSONValue {
+        let items: [JSONValue] = entries.map { e in
+            .object([
+                ("task", .string(e.task.value)),
+                ("claim", e.claim.map { ClaimView(task: e.task, claimed: true, claim: $0).json } ?? .null),
+                ("last_run", e.lastRun?.json ?? .null),
+            ])
+        }
+        return .object([("tasks", .array(items)), ("history_available", .bool(historyAvailable))])
     }
 }
 

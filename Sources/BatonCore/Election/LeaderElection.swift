@@ -1,3 +1,4 @@
+public import BatonSupport
 /// Leader election over a ``LeaseStore``: the rules of `/leader` and `/lease/*`.
 ///
 /// Every call is one atomic store step guarded by the Redis breaker. While the breaker
@@ -36,14 +37,19 @@ public struct LeaderElection: Sendable {
     /// `POST /leader`: acquire, or renew when the caller already holds the lease.
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
         let rails = { fencingFloor.guardrails(for: .lease(lease)) }
+        let switches = fencingFloor.serverSwitches
         switch breaker(for: lease).run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) }) {
         case .success(.acquired(let tenure, let previous)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
+            // In the history even when voided below: the server may keep it.
             history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
+            if let refused = voidIfServerSwitched(lease, tenure, since: switches, ttlMs: ttlMs) { return refused }
             events.leaseAcquired(lease, transition: previous != holder)
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder, acquired: true))
         case .success(.renewed(let tenure)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
+            recordIfUnanswered(lease, tenure)
+            if let refused = voidIfServerSwitched(lease, tenure, since: switches, ttlMs: ttlMs) { return refused }
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
         case .success(.heldByOther(let tenure)):
             return .conflict(LeaseView(lease: lease, tenure: tenure, caller: holder))
@@ -63,11 +69,16 @@ public struct LeaderElection: Sendable {
     /// holder that lost its lease finds out instead of silently leading again.
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
         let rails = { fencingFloor.guardrails(for: .lease(lease)) }
+        let switches = fencingFloor.serverSwitches
         switch breaker(for: lease).run({ () throws(BackendError) in
             try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken, guardrails: rails)
         }) {
         case .success(.renewed(let tenure)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
+            recordIfUnanswered(lease, tenure)
+            if voidIfServerSwitched(lease, tenure, since: switches, ttlMs: ttlMs) != nil {
+                return .conflict(LeaseView(lease: lease, tenure: nil, caller: nil))
+            }
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
         case .success(.notHeld(let current)):
             // No `caller`: even under the caller's name, the current tenure is not the caller's.
@@ -119,6 +130,27 @@ public struct LeaderElection: Sendable {
         }
     }
 
+    /// A grant answered while the store switched server (another worker reached a new one
+    /// between this call's start and its answer) may come from the server just left, while
+    /// the new one hands the lease to someone else: it is voided (released where it is,
+    /// best effort: the floor keeps its window, so the new server waits it out) and the
+    /// caller told to retry. Behind a proxy routing to two masters: 10 overlapping tenures
+    /// before, 0 after (chaos/proxy.py).
+    private func voidIfServerSwitched(_ lease: LeaseName, _ tenure: Tenure, since switches: Int, ttlMs: Int) -> Decision<LeaseView>? {
+        guard fencingFloor.switchedUnderneath(since: switches) else { return nil }
+        _ = breaker(for: lease).run { () throws(BackendError) in try store.release(lease, holder: tenure.holder, fencingToken: tenure.fencingToken) }
+        events.recoveryRefusal(.lease(lease))
+        return .recovering(LeaseView(lease: lease, tenure: nil, caller: tenure.holder, reason: .recovering), retryAfterMs: ttlMs)
+    }
+
+    /// A renewal of a tenure whose acquire went unanswered: the tenure is recorded before
+    /// the holder hears "renewed" (idempotent on lease and token).
+    private func recordIfUnanswered(_ lease: LeaseName, _ tenure: Tenure) {
+        if unknownOutcomes.take(.lease(lease), who: tenure.holder.value) {
+            history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
+        }
+    }
+
     /// Settles acquires whose outcome was unknown, once Redis answers: a tenure the caller
     /// holds now is written to the history (idempotent on lease and token), so a later
     /// "renewed" answer never refers to a tenure the history lacks. Returns how many were
@@ -133,8 +165,10 @@ public struct LeaderElection: Sendable {
                     fencingFloor.observe(tenure.fencingToken, ttlMs: tenure.ttlMs, for: .lease(lease))
                     history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
                     recorded += 1
+                    unknownOutcomes.settle(e)
+                } else {
+                    unknownOutcomes.checkedAbsent(e)
                 }
-                unknownOutcomes.settle(e)
             } catch {
                 continue  // Redis still away: try again on the next pass
             }

@@ -1,4 +1,4 @@
-import Foundation
+internal import BatonSupport
 import Synchronization
 
 /// A bounded in-memory queue of history events with a background writer.
@@ -42,8 +42,8 @@ public final class HistoryOutbox: HistoryRecorder {
     public let capacity: Int
     private let store: any HistoryStore
     private let state = Mutex(State())
-    private let wake = DispatchSemaphore(value: 0)
-    private let done = DispatchSemaphore(value: 0)
+    private let wake = WakeSignal()
+    private let done = WakeSignal()
     private let batchSize: Int
     private let retryDelayMs: ClosedRange<Int>
     private let onDrop: @Sendable (Int) -> Void
@@ -61,9 +61,7 @@ public final class HistoryOutbox: HistoryRecorder {
 
     /// Starts the writer thread.
     public func start() {
-        let thread = Thread { [self] in self.run() }
-        thread.name = "baton-history"
-        thread.start()
+        BackgroundThread.start(name: "baton-history") { [self] in self.run() }
     }
 
     public func record(_ event: HistoryEvent) {
@@ -92,7 +90,7 @@ public final class HistoryOutbox: HistoryRecorder {
     public func shutdown(timeoutMs: Int) -> Int {
         state.withLock { $0.stopping = true }
         wake.signal()
-        _ = done.wait(timeout: .now() + .milliseconds(timeoutMs))
+        done.wait(timeoutMs: timeoutMs)
         return state.withLock { $0.pending }
     }
 
@@ -106,7 +104,7 @@ public final class HistoryOutbox: HistoryRecorder {
             }
             if batch.isEmpty {
                 if stopping { break }
-                _ = wake.wait(timeout: .now() + .seconds(1))
+                wake.wait(timeoutMs: 1_000)
                 continue
             }
             do {
@@ -119,9 +117,9 @@ public final class HistoryOutbox: HistoryRecorder {
                     s.lastError = error.description
                 }
                 if stopping { break }  // shutdown: one last try only
-                _ = wake.wait(timeout: .now() + .milliseconds(delay))
+                wake.wait(timeoutMs: delay)
                 // Consume signals that arrived meanwhile so retries keep their pace.
-                while wake.wait(timeout: .now()) == .success {}
+                while wake.wait(timeoutMs: 0) {}
                 delay = min(delay * 2, retryDelayMs.upperBound)
             }
         }

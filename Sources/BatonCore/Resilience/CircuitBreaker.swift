@@ -1,3 +1,4 @@
+public import BatonSupport
 import Synchronization
 
 /// A per-backend circuit breaker.
@@ -84,8 +85,13 @@ public final class CircuitBreaker: Sendable {
         self.clock = clock
     }
 
-    /// Runs `body` unless the breaker is open, and records its result.
+    /// Runs `body` unless the breaker is open, and records its result (not inside
+    /// ``uncounted(_:)``: then only a closed breaker lets it through, and nothing is recorded).
     public func run<Value>(_ body: () throws(BackendError) -> Value) -> Outcome<Value> {
+        if uncountedCalls.isOn {
+            guard state == .closed else { return .rejected }
+            do { return .success(try body()) } catch { return .failure(error, opened: false) }
+        }
         guard let isProbe = admit() else { return .rejected }
         do {
             let value = try body()
@@ -156,6 +162,31 @@ public final class CircuitBreaker: Sendable {
         }
     }
 
+    /// Runs `body` with the calling thread's breaker calls left out of every breaker's count:
+    /// they reach the backend only while its breaker is closed (never as the probe), and
+    /// neither a failure nor a success moves it.
+    ///
+    /// For reads that are not a client's request, or that come on top of one that is
+    /// counted: a blocking read's change index, and the watch dispatcher re-reading what
+    /// changed. Counted, a lost Redis answered by N held reads of N resources opened the
+    /// breaker at once (2N failures in a burst, no client request among them), and the
+    /// degraded grants began before a single caller had seen a 503 (openapi/live-check.sh's
+    /// outage probes, 2026-12-01). A plain read counts once; so does a blocking read.
+    public static func uncounted<T>(_ body: () throws(BackendError) -> T) throws(BackendError) -> T {
+        let was = uncountedCalls.isOn
+        uncountedCalls.isOn = true
+        defer { uncountedCalls.isOn = was }
+        return try body()
+    }
+
+    /// ``uncounted(_:)`` for a body that does not throw.
+    public static func uncounted<T>(_ body: () -> T) -> T {
+        let was = uncountedCalls.isOn
+        uncountedCalls.isOn = true
+        defer { uncountedCalls.isOn = was }
+        return body()
+    }
+
     /// The current state.
     public var state: State { inner.withLock { $0.state } }
 
@@ -170,3 +201,6 @@ public final class CircuitBreaker: Sendable {
         }
     }
 }
+
+/// Whether the calling thread is inside ``CircuitBreaker/uncounted(_:)``.
+private let uncountedCalls = ThreadFlag()

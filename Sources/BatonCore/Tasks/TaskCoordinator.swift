@@ -1,4 +1,4 @@
-import Foundation
+public import BatonSupport
 
 /// Run-once coordination of scheduled tasks (ShedLock semantics) over a ``ClaimStore``,
 /// with every claim and completion written to history.
@@ -41,14 +41,16 @@ public struct TaskCoordinator: Sendable {
         if let slot = request.slot, completedSlots.completedRun(of: request.task, slot: slot) != nil {
             return .conflict(ClaimView(task: request.task, claimed: false, reason: .slotDone, claim: nil))
         }
-        let runId = UUID().uuidString.lowercased()
+        let runId = RandomID.uuid()
         let rails = { fencingFloor.guardrails(for: .task(request.task)) }
+        let switches = fencingFloor.serverSwitches
         switch breaker(for: request.task).run({ () throws(BackendError) in try store.claim(request, runId: runId, guardrails: rails) }) {
         case .success(.claimed(let claim)):
             fencingFloor.observe(claim.fencingToken, ttlMs: request.lockAtMostMs, for: .task(request.task))
             history.record(.run(RunRecord(runId: claim.runId, task: claim.task, slot: claim.slot, holder: claim.holder,
                                           fencingToken: claim.fencingToken, claimedAtMs: claim.claimedAtMs,
                                           lockAtMostMs: request.lockAtMostMs, mode: .normal)))
+            if let refused = voidIfServerSwitched(claim, since: switches, lockAtMostMs: request.lockAtMostMs) { return refused }
             return .ok(ClaimView(task: request.task, claimed: true, claim: claim))
         case .success(.refused(let reason, let current)):
             return .conflict(ClaimView(task: request.task, claimed: false, reason: reason, claim: current))
@@ -68,6 +70,7 @@ public struct TaskCoordinator: Sendable {
     public func extend(_ task: TaskName, runId: String, holder: Holder, lockAtMostMs: Int, policy: FailurePolicy? = nil) -> Decision<ClaimView> {
         let degraded = { ClaimView(degradedExtend: task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs) }
         let rails = { fencingFloor.guardrails(for: .task(task)) }
+        let switches = fencingFloor.serverSwitches
         switch breaker(for: task).run({ () throws(BackendError) in
             try store.extend(task, runId: runId, holder: holder, lockAtMostMs: lockAtMostMs, guardrails: rails)
         }) {
@@ -78,6 +81,12 @@ public struct TaskCoordinator: Sendable {
             history.record(.run(RunRecord(runId: runId, task: task, slot: claim.slot, holder: holder, fencingToken: claim.fencingToken,
                                           claimedAtMs: claim.claimedAtMs,
                                           lockAtMostMs: Int(max(0, clock.wallMs() - claim.claimedAtMs)) + lockAtMostMs, mode: .normal)))
+            // Extended where? Perhaps on the server just left, while the new one lets
+            // another replica claim the task: the run is told it lost its claim.
+            if fencingFloor.switchedUnderneath(since: switches) {
+                events.recoveryRefusal(.task(task))
+                return .conflict(ClaimView(task: task, claimed: false, reason: nil, claim: nil))
+            }
             return .ok(ClaimView(task: task, claimed: true, claim: claim))
         case .success(.lost(let current)):
             return .conflict(ClaimView(task: task, claimed: false, reason: current == nil ? nil : .held, claim: current))
@@ -144,6 +153,22 @@ public struct TaskCoordinator: Sendable {
             }
         }
         return voided
+    }
+
+    /// A claim answered while the store switched server (another worker reached a new one
+    /// during this call) may have been made on the server just left, while the new one lets
+    /// another replica claim the same task: it is voided where it was made (best effort; the
+    /// floor keeps its window, so the new server waits it out), its history row closed as
+    /// cancelled, and the caller told to retry. As ``LeaderElection`` does for tenures.
+    private func voidIfServerSwitched(_ claim: TaskClaim, since switches: Int, lockAtMostMs: Int) -> Decision<ClaimView>? {
+        guard fencingFloor.switchedUnderneath(since: switches) else { return nil }
+        _ = breaker(for: claim.task).run { () throws(BackendError) in try store.void(claim.task, runId: claim.runId) }
+        history.record(.run(RunRecord(runId: claim.runId, task: claim.task, slot: claim.slot, holder: claim.holder,
+                                      fencingToken: claim.fencingToken, claimedAtMs: claim.claimedAtMs, finishedAtMs: clock.wallMs(),
+                                      status: .cancelled, detail: "voided: the Redis server changed while it was being claimed",
+                                      mode: .normal)))
+        events.recoveryRefusal(.task(claim.task))
+        return .recovering(ClaimView(task: claim.task, claimed: false, reason: .recovering, claim: nil), retryAfterMs: lockAtMostMs)
     }
 
     private var rule: RedisFallback { rule(breaker) }

@@ -1,3 +1,5 @@
+import BatonSupport
+
 extension JSONValue {
     /// Compact JSON text.
     public func encoded() -> [UInt8] {
@@ -36,28 +38,19 @@ extension JSONValue {
         }
     }
 
-    /// Appends a literal's bytes without allocating.
-    private static func append(_ literal: StaticString, to out: inout [UInt8]) {
+    /// Appends a literal's bytes without allocating (for writers of fixed-shape answers:
+    /// the literal must be valid JSON text where it goes).
+    public static func append(_ literal: StaticString, to out: inout [UInt8]) {
         out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
     /// Decimal digits of `v`, as `String(v)` writes them, without allocating.
-    static func writeInt(_ v: Int64, into out: inout [UInt8]) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        var magnitude = v.magnitude
-        withUnsafeMutableBytes(of: &digits) { buf in
-            var i = buf.count
-            repeat {
-                i -= 1
-                buf[i] = UInt8(truncatingIfNeeded: magnitude % 10) + 0x30
-                magnitude /= 10
-            } while magnitude > 0
-            if v < 0 { out.append(UInt8(ascii: "-")) }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i...]))
-        }
+    public static func writeInt(_ v: Int64, into out: inout [UInt8]) {
+        DecimalDigits.append(v, to: &out)
     }
 
-    static func writeString(_ s: String, into out: inout [UInt8]) {
+    /// `s` as a JSON string, quoted and escaped.
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
         var s = s
         s.withUTF8 { bytes in

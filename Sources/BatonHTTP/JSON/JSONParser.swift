@@ -73,6 +73,9 @@ public struct JSONParser {
         guard depth <= maxDepth else { throw fail("JSON nested too deeply") }
         i += 1
         var pairs: [(String, JSONValue)] = []
+        // Room for a request body's fields at once: growing 1, 2, 4 cost three allocations
+        // per POST /leader (callgrind, issue 17).
+        pairs.reserveCapacity(8)
         var seen: Set<String> = []  // filled once the object outgrows scanning
         skipSpace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
@@ -195,7 +198,8 @@ public struct JSONParser {
                 } else if (0xDC00...0xDFFF).contains(scalar) {
                     throw fail("unpaired surrogate")
                 }
-                out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar)!)).utf8))
+                guard let decoded = Unicode.Scalar(scalar) else { throw fail("invalid escape") }
+                out.append(contentsOf: Array(String(Character(decoded)).utf8))
             default:
                 throw fail("invalid escape")
             }

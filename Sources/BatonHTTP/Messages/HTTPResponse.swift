@@ -3,6 +3,11 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// Set when the answer comes later (see ``DeferredResponse``); status, headers and body
+    /// are then not sent.
+    public var deferred: DeferredResponse?
+    /// Set for a body written over time (see ``EventStream``); `body` is then not sent.
+    public var stream: EventStream?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -10,11 +15,30 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
+    /// A streamed answer (Server-Sent Events and the like) with status 200.
+    public static func stream(_ stream: EventStream, headers: [(String, String)]) -> HTTPResponse {
+        var r = HTTPResponse(status: 200, headers: headers)
+        r.stream = stream
+        return r
+    }
+
+    /// The request is held, without a worker thread, until `answer` is fulfilled.
+    public static func deferred(_ answer: DeferredResponse) -> HTTPResponse {
+        var r = HTTPResponse(status: 200)
+        r.deferred = answer
+        return r
+    }
+
     /// A JSON answer.
     public static func json(_ status: Int, _ value: JSONValue, headers: [(String, String)] = []) -> HTTPResponse {
+        json(status, encoded: value.encoded(), headers: headers)
+    }
+
+    /// A JSON answer already encoded.
+    public static func json(_ status: Int, encoded body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
         var all = [("Content-Type", "application/json")]
         if !headers.isEmpty { all.append(contentsOf: headers) }
-        return HTTPResponse(status: status, headers: all, body: value.encoded())
+        return HTTPResponse(status: status, headers: all, body: body)
     }
 
     /// A plain-text answer.

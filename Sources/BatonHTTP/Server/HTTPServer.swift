@@ -1,3 +1,4 @@
+import BatonSupport
 import CMHDShim
 import CMicroHTTPD
 import Glibc
@@ -91,6 +92,12 @@ public final class HTTPServer: Sendable {
         context.draining.store(true, ordering: .relaxed)
         let fd = MHD_quiesce_daemon(d)
         if fd >= 0 { Glibc.close(fd) }
+        // libmicrohttpd must not be stopped with suspended connections (microhttpd.h): the
+        // owners of held requests should have answered them by now; whatever is left gets a 503.
+        for stream in context.streams.withLock({ Array($0.values) }) { stream.finish() }
+        for held in context.held.withLock({ Array($0.values) }) {
+            held.fulfill(Problem.unavailable("batond", retryAfterMs: 1_000, detail: "batond is shutting down; retry on another replica").response)
+        }
         var waited = 0
         while context.inFlight.load(ordering: .relaxed) > 0 && waited < graceMs {
             usleep(10_000)
@@ -112,6 +119,10 @@ final class ServerContext: Sendable {
     let draining = Atomic<Bool>(false)
     let port = Atomic<Int>(0)
     let deadline: HeaderDeadline
+    /// Requests held without a worker (``DeferredResponse``), answered at the latest by `stop`.
+    let held = Mutex<[ObjectIdentifier: DeferredResponse]>([:])
+    /// Open event streams (suspended while idle), finished by `stop`.
+    let streams = Mutex<[ObjectIdentifier: EventStream]>([:])
 
     init(handler: any HTTPHandler, observer: (any HTTPObserver)?, maxBody: Int, deadline: HeaderDeadline) {
         self.handler = handler
@@ -123,10 +134,13 @@ final class ServerContext: Sendable {
 
 /// One request's state between libmicrohttpd calls; owned through `*con_cls`.
 private final class PendingRequest {
-    let startNs: UInt64 = monotonicNs()
+    let startNs: UInt64 = MonotonicClock.nanoseconds()
     var body: [UInt8] = []
     var tooLarge = false
     var answered = false
+    /// A held request: its answer and the request it answers.
+    var deferred: DeferredResponse?
+    var request: HTTPRequest?
 }
 
 /// The connection's header-deadline clock, when the deadline is on.
@@ -192,6 +206,13 @@ private func accessHandler(
         return MHD_Result.YES
     }
     let pending = Unmanaged<PendingRequest>.fromOpaque(raw).takeUnretainedValue()
+    // Resumed after a deferred answer arrived: queue it now, on this worker.
+    if let deferred = pending.deferred, let request = pending.request {
+        guard let response = deferred.take() else { return MHD_Result.YES }
+        pending.deferred = nil
+        server.held.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(deferred)) }
+        return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))
+    }
     if pending.answered {
         uploadSize.pointee = 0  // discard the rest of an oversized body
         return MHD_Result.YES
@@ -218,6 +239,18 @@ private func accessHandler(
     }
     let request = collect(connection, url, method, body: pending.body, server: server)
     let response = server.handler.handle(request)
+    if let deferred = response.deferred {
+        pending.deferred = deferred
+        pending.request = request
+        server.held.withLock { $0[ObjectIdentifier(deferred)] = deferred }
+        let address = Int(bitPattern: UnsafeRawPointer(connection))
+        guard let now = deferred.suspendUnlessAnswered(connection: address, { MHD_suspend_connection(connection) }) else {
+            return MHD_Result.YES
+        }
+        pending.deferred = nil
+        server.held.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(deferred)) }
+        return respond(connection, now, request, pending, server, close: server.draining.load(ordering: .relaxed))
+    }
     return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))
 }
 
@@ -245,17 +278,15 @@ private func collect(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, 
         _ = MHD_get_connection_values(connection, MHD_ValueKind.HEADER_KIND, collectHeader, p)
         _ = MHD_get_connection_values(connection, MHD_ValueKind.GET_ARGUMENT_KIND, collectQuery, p)
     }
-    let incoming = values.headers["x-request-id"]
+    let incoming = values.headers.first("x-request-id")
     let requestId = incoming.flatMap { isSafeRequestId($0) ? $0 : nil } ?? newRequestId()
     return HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: url.map(URIDecoding.decoded) ?? "/",
-                       headers: values.headers, query: values.query, body: body, requestId: requestId,
-                       fields: values.fields, queryString: values.queryString)
+                       headerFields: values.headers, query: values.query, body: body, requestId: requestId,
+                       queryString: values.queryString)
 }
 
 private struct CollectedValues {
-    // Room for a typical request's headers up front: no rehashing while collecting.
-    var headers: [String: String] = Dictionary(minimumCapacity: 12)
-    var fields: [(String, String)] = []
+    var headers = HeaderFields()
     var query: [(String, String)] = []
     var queryString = ""
 }
@@ -265,20 +296,18 @@ private func collectHeader(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKin
                            _ value: UnsafePointer<CChar>?) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
     let values = cls.assumingMemoryBound(to: CollectedValues.self)
-    let name = lowercasedName(key)
-    let text = value.map(fieldValue) ?? ""
-    if values.pointee.headers[name] == nil { values.pointee.headers[name] = text }
-    values.pointee.fields.append((name, text))
+    let name = UnsafeBufferPointer(start: UnsafeRawPointer(key).assumingMemoryBound(to: UInt8.self), count: strlen(key))
+    values.pointee.headers.appendReceived(name: name, value: value.map(fieldValue) ?? UnsafeBufferPointer(start: nil, count: 0))
     return MHD_Result.YES
 }
 
 /// A header value without trailing blanks: libmicrohttpd 0.9.75 strips the leading ones
 /// only, and a field value's surrounding whitespace is not part of it (RFC 9110 5.5; Kestrel,
 /// in front of Jellyfin, strips both), so `X-Emby-Token: <token>  ` is the token.
-private func fieldValue(_ value: UnsafePointer<CChar>) -> String {
+private func fieldValue(_ value: UnsafePointer<CChar>) -> UnsafeBufferPointer<UInt8> {
     var n = strlen(value)
     while n > 0 && (value[n - 1] == 0x20 || value[n - 1] == 0x09) { n -= 1 }
-    return value.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+    return UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: n)
 }
 
 private func collectQuery(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?,
@@ -299,8 +328,20 @@ private func lookup(_ connection: OpaquePointer, _ kind: MHD_ValueKind, _ name: 
 
 private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ request: HTTPRequest,
                      _ pending: PendingRequest, _ server: ServerContext, close: Bool) -> MHD_Result {
-    let made: OpaquePointer? = response.body.withUnsafeBytes { buf in
-        MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+    let made: OpaquePointer?
+    if let stream = response.stream {
+        server.streams.withLock { open in
+            open = open.filter { !$0.value.isOver }
+            open[ObjectIdentifier(stream)] = stream
+        }
+        // A stream has no answer deadline (HeaderDeadline): it is bounded by its buffer limit.
+        let binding = StreamBinding(stream: stream, connection: Int(bitPattern: UnsafeRawPointer(connection)))
+        made = MHD_create_response_from_callback(UInt64.max, 4096, streamRead, Unmanaged.passRetained(binding).toOpaque(), streamFreed)
+        if made == nil { stream.closed() }
+    } else {
+        made = response.body.withUnsafeBytes { buf in
+            MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+        }
     }
     guard let r = made else { return MHD_Result.NO }
     for (name, value) in response.headers { addHeader(r, name, value) }
@@ -308,8 +349,8 @@ private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ re
     if close { addHeader(r, "Connection", "close") }
     let result = MHD_queue_response(connection, UInt32(response.status), r)
     MHD_destroy_response(r)
-    if server.deadline.enabled, let clock = clock(of: connection) { server.deadline.sending(clock) }
-    server.observer?.served(request, response, durationNs: monotonicNs() - pending.startNs)
+    if response.stream == nil, server.deadline.enabled, let clock = clock(of: connection) { server.deadline.sending(clock) }
+    server.observer?.served(request, response, durationNs: MonotonicClock.nanoseconds() - pending.startNs)
     return result
 }
 
@@ -323,21 +364,6 @@ private func addHeader(_ response: OpaquePointer, _ name: String, _ value: Strin
 private func isSafeRequestId(_ s: String) -> Bool {
     !s.isEmpty && s.utf8.count <= 128 && s.utf8.allSatisfy { b in
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3A
-    }
-}
-
-/// A header name in lower case, as `String(cString:).lowercased()` gives it; ASCII names
-/// (all of them, in practice) are converted in one pass with one allocation at most.
-private func lowercasedName(_ key: UnsafePointer<CChar>) -> String {
-    let count = strlen(key)
-    let raw = UnsafeRawPointer(key).assumingMemoryBound(to: UInt8.self)
-    for i in 0..<count where raw[i] >= 0x80 { return String(cString: key).lowercased() }
-    return String(unsafeUninitializedCapacity: count) { buf in
-        for i in 0..<count {
-            let b = raw[i]
-            buf[i] = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
-        }
-        return count
     }
 }
 

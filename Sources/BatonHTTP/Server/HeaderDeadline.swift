@@ -1,3 +1,4 @@
+import BatonSupport
 import CMHDShim
 import CMicroHTTPD
 import Glibc
@@ -69,7 +70,7 @@ final class HeaderDeadline: Sendable {
     // MARK: - libmicrohttpd notifications (each on the connection's worker thread)
 
     func opened(fd: Int32) -> ConnectionClock {
-        let clock = ConnectionClock(fd: fd, deadlineNs: monotonicNs() &+ timeoutNs)
+        let clock = ConnectionClock(fd: fd, deadlineNs: MonotonicClock.nanoseconds() &+ timeoutNs)
         let count = open.withLock { o -> Int in
             o[ObjectIdentifier(clock)] = clock
             return o.count
@@ -83,12 +84,12 @@ final class HeaderDeadline: Sendable {
     }
 
     func requestLineReceived(_ clock: ConnectionClock) {
-        let limit = monotonicNs() &+ timeoutNs
+        let limit = MonotonicClock.nanoseconds() &+ timeoutNs
         if clock.deadlineNs.load(ordering: .relaxed) > limit { clock.deadlineNs.store(limit, ordering: .relaxed) }
     }
 
     func headersComplete(_ clock: ConnectionClock) {
-        clock.deadlineNs.store(monotonicNs() &+ timeoutNs, ordering: .relaxed)
+        clock.deadlineNs.store(MonotonicClock.nanoseconds() &+ timeoutNs, ordering: .relaxed)
     }
 
     func answering(_ clock: ConnectionClock) {
@@ -98,12 +99,12 @@ final class HeaderDeadline: Sendable {
     /// The answer is queued: the client has `D` to read it.
     func sending(_ clock: ConnectionClock) {
         clock.answerQueued.store(true, ordering: .relaxed)
-        clock.deadlineNs.store(monotonicNs() &+ timeoutNs, ordering: .relaxed)
+        clock.deadlineNs.store(MonotonicClock.nanoseconds() &+ timeoutNs, ordering: .relaxed)
     }
 
     func requestCompleted(_ clock: ConnectionClock) {
         clock.answerQueued.store(false, ordering: .relaxed)
-        clock.deadlineNs.store(monotonicNs() &+ idleNs &+ timeoutNs, ordering: .relaxed)
+        clock.deadlineNs.store(MonotonicClock.nanoseconds() &+ idleNs &+ timeoutNs, ordering: .relaxed)
     }
 
     /// Connections open now (for tests and diagnostics).
@@ -113,7 +114,7 @@ final class HeaderDeadline: Sendable {
 
     /// Shuts down every connection past its deadline; returns how many.
     @discardableResult
-    func reap(now: UInt64 = monotonicNs()) -> Int {
+    func reap(now: UInt64 = MonotonicClock.nanoseconds()) -> Int {
         var count = 0
         open.withLock { connections in
             for clock in connections.values {
@@ -234,10 +235,4 @@ private func reaperMain(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutableRawPoin
         args.deadline.trimIfDrained()
     }
     return nil
-}
-
-func monotonicNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 
 /// One ``PostgresConnection`` per worker thread, opened lazily and reopened after a
 /// failure (see ``PerThread`` for why per thread rather than a pool).

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 import CLibPQ
 import Glibc
 
@@ -94,8 +95,8 @@ public final class PostgresConnection {
         let values = [settings.url, String(max(2, (settings.timeoutMs + 999) / 1000)),
                       "-c statement_timeout=\(settings.timeoutMs) -c lock_timeout=\(settings.timeoutMs) -c client_min_messages=warning",
                       "batond", "1", "30"]
-        let made: OpaquePointer? = withCStrings(keys + [nil]) { k in
-            withCStrings(values + [nil]) { v in PQconnectdbParams(k, v, 1) }
+        let made: OpaquePointer? = withCStrings(keys) { k in
+            withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }
         guard let c = made else { throw BackendError(.connect, "cannot allocate a libpq connection") }
         guard PQstatus(c) == CONNECTION_OK else {
@@ -115,7 +116,7 @@ public final class PostgresConnection {
 
     /// Waits for the results of the statement just sent; the last one wins.
     private func collect(_ c: OpaquePointer) throws -> PostgresRows {
-        let deadline = nowMs() + Int64(settings.timeoutMs) + 250  // the server's own timeout fires first
+        let deadline = MonotonicClock.milliseconds() + Int64(settings.timeoutMs) + 250  // the server's own timeout fires first
         // Flush what is queued (non-blocking mode may leave part unsent).
         while true {
             let f = PQflush(c)
@@ -156,7 +157,7 @@ public final class PostgresConnection {
     }
 
     private func wait(_ c: OpaquePointer, events: Int16, until deadline: Int64) throws(BackendError) {
-        let left = deadline - nowMs()
+        let left = deadline - MonotonicClock.milliseconds()
         guard left > 0 else { throw cancelled(c) }
         var pfd = pollfd(fd: PQsocket(c), events: events, revents: 0)
         let n = poll(&pfd, 1, Int32(min(left, Int64(Int32.max))))
@@ -198,19 +199,6 @@ public final class PostgresConnection {
     }
 }
 
-private func nowMs() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
-
-/// Calls `body` with a C array of C strings (NULL for nil) valid only inside `body`.
-private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    let owned: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
-    defer { owned.forEach { free($0) } }
-    let pointers = owned.map { $0.map { UnsafePointer($0) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
-}
 
 extension String {
     func trimmingSpace() -> String {

@@ -85,7 +85,7 @@ public enum Migrations {
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
             """)
-            let done = Set(try c.query("SELECT version FROM baton.schema_migrations").rows.compactMap { $0[0].flatMap(Int.init) })
+            let done = Set(try c.query("SELECT version FROM baton.schema_migrations").rows(width: 1, of: "schema migrations").compactMap { $0[0].flatMap(Int.init) })
             var applied: [Int] = []
             for (version, sql) in steps where !done.contains(version) {
                 try c.execute(sql)

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 import Synchronization
 
 /// Durable history in PostgreSQL: the outbox's writer (``HistoryStore``) and the
@@ -89,7 +89,7 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
                                       status: r.status != .running ? r.status : m.status, detail: r.detail ?? m.detail,
                                       mode: m.mode, late: m.late || r.late, external: m.external || r.external)
         }
-        return order.map { byId[$0]! }
+        return order.compactMap { byId[$0] }
     }
 
     private func tenureParams(_ t: TenureRecord) -> [String?] {
@@ -98,27 +98,19 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
 
     public func runs(of task: TaskName, limit: Int) throws(BackendError) -> [RunRecord] {
         try ensureMigrated()
-        return try wrap { try db.connection.query(SQL.runsOfTask, [task.value, String(limit)]).rows.compactMap(Self.run) }
+        let rows = try wrap { try db.connection.query(SQL.runsOfTask, [task.value, String(limit)]) }
+        return try Self.runs(rows)
     }
 
     public func lastRuns() throws(BackendError) -> [TaskName: RunRecord] {
         try ensureMigrated()
-        let rows = try wrap { try db.connection.query(SQL.lastRuns).rows.compactMap(Self.run) }
-        return Dictionary(rows.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
+        let runs = try Self.runs(try wrap { try db.connection.query(SQL.lastRuns) })
+        return Dictionary(runs.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func tenures(of lease: LeaseName, limit: Int) throws(BackendError) -> [TenureHistoryEntry] {
         try ensureMigrated()
-        return try wrap {
-            try db.connection.query(SQL.tenuresOfLease, [lease.value, String(limit)]).rows.compactMap { row -> TenureHistoryEntry? in
-                guard let lease = row[0].flatMap(LeaseName.init), let token = row[1].flatMap(Int64.init),
-                      let holder = row[2].flatMap(Holder.init), let at = row[3].flatMap(Int64.init),
-                      let ttl = row[4].flatMap(Int.init) else { return nil }
-                return TenureHistoryEntry(record: TenureRecord(lease: lease, holder: holder, fencingToken: FencingToken(token),
-                                                               acquiredAtMs: at, ttlMs: ttl),
-                                          endedAtMs: row[5].flatMap(Int64.init), endReason: row[6].flatMap(TenureEnd.init))
-            }
-        }
+        return try Self.tenures(try wrap { try db.connection.query(SQL.tenuresOfLease, [lease.value, String(limit)]) })
     }
 
     public func guardrails(for resource: Resource) throws(BackendError) -> Guardrails {
@@ -128,13 +120,39 @@ public final class PostgresHistory: HistoryStore, HistoryReader {
         case .lease(let l): (sql, name) = (SQL.leaseGuardrails, l.value)
         case .task(let t): (sql, name) = (SQL.taskGuardrails, t.value)
         }
-        let row = try wrap { try db.connection.query(sql, [name]).rows.first }
+        let row = try wrap { try db.connection.query(sql, [name]) }.rows(width: 2, of: "guardrails").first
         return Guardrails(floor: row?[0].flatMap(Int64.init) ?? 0, recoveryWindowMs: row?[1].flatMap(Int.init) ?? 0)
     }
 
     public func completedRun(of task: TaskName, slot: Slot) throws(BackendError) -> String? {
         try ensureMigrated()
-        return try wrap { try db.connection.query(SQL.completedRunOfSlot, [task.value, slot.value]).rows.first?[0] ?? nil }
+        return try wrap { try db.connection.query(SQL.completedRunOfSlot, [task.value, slot.value]) }
+            .rows(width: 1, of: "completed run").first?[0] ?? nil
+    }
+
+    /// Rows of `task_runs` as the SELECTs in ``SQL`` return them. A row the columns cannot
+    /// describe is a protocol error, not a run left out of the answer without a word.
+    static func runs(_ result: PostgresRows) throws(BackendError) -> [RunRecord] {
+        var out: [RunRecord] = []
+        for row in try result.rows(width: 12, of: "task runs") {
+            guard let r = run(row) else { throw BackendError(.protocolError, "postgres task runs: unreadable row") }
+            out.append(r)
+        }
+        return out
+    }
+
+    /// Rows of `lease_tenures` as ``SQL/tenuresOfLease`` returns them; see ``runs(_:)``.
+    static func tenures(_ result: PostgresRows) throws(BackendError) -> [TenureHistoryEntry] {
+        var out: [TenureHistoryEntry] = []
+        for row in try result.rows(width: 7, of: "lease tenures") {
+            guard let lease = row[0].flatMap(LeaseName.init), let token = row[1].flatMap(Int64.init),
+                  let holder = row[2].flatMap(Holder.init), let at = row[3].flatMap(Int64.init),
+                  let ttl = row[4].flatMap(Int.init) else { throw BackendError(.protocolError, "postgres lease tenures: unreadable row") }
+            out.append(TenureHistoryEntry(record: TenureRecord(lease: lease, holder: holder, fencingToken: FencingToken(token),
+                                                               acquiredAtMs: at, ttlMs: ttl),
+                                          endedAtMs: row[5].flatMap(Int64.init), endReason: row[6].flatMap(TenureEnd.init)))
+        }
+        return out
     }
 
     private static func run(_ row: [String?]) -> RunRecord? {

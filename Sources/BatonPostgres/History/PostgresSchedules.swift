@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 
 /// Shared schedules in PostgreSQL (``ScheduleStore``). Unlike run history, a save is
 /// written synchronously: the caller removes a task's triggers from its Jellyfin only

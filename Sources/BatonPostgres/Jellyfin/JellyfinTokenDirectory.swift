@@ -1,4 +1,5 @@
-import BatonCore
+public import BatonCore
+public import BatonSupport
 
 /// Looks Jellyfin tokens up in Jellyfin's own tables, the way Jellyfin's authentication
 /// does: `Devices.AccessToken` first, then `ApiKeys.AccessToken`. Admin and disabled
@@ -36,7 +37,7 @@ public struct JellyfinTokenDirectory: TokenDirectory {
     public func owner(of token: String) throws(BackendError) -> TokenOwner? {
         // libpq takes C strings: a NUL would cut the token and look up its prefix.
         guard !token.utf8.contains(0) else { return nil }
-        let rows = try wrap { try db.connection.query(sql, [token]).rows }
+        let rows = try wrap { try db.connection.query(sql, [token]) }.rows(width: 11, of: "token owner")
         guard let row = rows.first else { return nil }
         let kind: TokenOwner.Kind = row[1] == "api_key" ? .apiKey : .device
         return TokenOwner(kind: kind, userId: row[2], userName: row[3], isAdmin: row[9] == "t", isDisabled: row[10] == "t",

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSupport
 
 /// One ``RedisConnection`` per worker thread, opened lazily and reopened after a failure
 /// (see ``PerThread`` for why per thread rather than a pool); under redis-cluster:// one
@@ -33,6 +34,19 @@ public final class PerThreadRedis: Sendable {
         }
     }
 
+    /// Where a connection of its own (the change feed's subscription) should go now: under
+    /// Sentinel the master the sentinels name (asked at every call, so a reconnect follows a
+    /// failover), else the configured endpoint (under Cluster the first seed: PUBLISH reaches
+    /// subscribers on every node). Falls back to the configured endpoint when no
+    /// sentinel answers; that connect then fails and is retried.
+    public func currentEndpoint() -> RedisEndpoint {
+        guard let sentinel, let (master, _) = try? sentinel.master(maxAgeMs: 0) else { return endpoint }
+        var resolved = endpoint
+        resolved.address = .tcp(host: master.host, port: master.port)
+        resolved.sentinel = nil
+        return resolved
+    }
+
     /// The calling thread's connection (under Cluster: to the first seed node, for checks).
     public var connection: RedisConnection { connections.value }
 
@@ -58,8 +72,9 @@ public final class PerThreadRedis: Sendable {
     }
 
     /// The master `key` lives on, as the breaker's failure domain (nil outside Cluster:
-    /// one server, one breaker).
-    public func failureDomain(ofKey key: String) -> String? {
-        cluster?.owner(ofSlot: ClusterSlot.of(key))?.description
+    /// one server, one breaker). The key is only built under Cluster (this is asked on
+    /// every request).
+    public func failureDomain(ofKey key: @autoclosure () -> String) -> String? {
+        cluster?.owner(ofSlot: ClusterSlot.of(key()))?.description
     }
 }

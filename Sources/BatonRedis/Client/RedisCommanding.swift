@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 
 /// Something that runs one Redis command and names the server that runs it: a
 /// ``RedisConnection``, or a ``ClusterRoute`` that picks the node owning a key's slot.

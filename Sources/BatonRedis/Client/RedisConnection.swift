@@ -1,11 +1,11 @@
-import BatonCore
+public import BatonCore
 import CHiredis
 import Glibc
 
 /// One blocking connection to Redis over hiredis.
 ///
-/// Commands go through `redisCommandArgv` only (binary safe, no format strings), with a
-/// command timeout so a hung server is a quick ``BackendError`` instead of a hung worker.
+/// Commands are argv-style only (binary safe, no format strings: framed by ``RESPWriter``,
+/// sent by hiredis), with a command timeout so a hung server is a quick ``BackendError`` instead of a hung worker.
 /// After any I/O error the context is unusable (the reply stream may be out of step), so
 /// the connection closes itself and the next command reconnects.
 /// Not thread-safe: each worker thread owns one (see ``PerThreadRedis``).
@@ -77,6 +77,11 @@ public final class RedisConnection {
     public func command(building build: (_ serverRunId: String) -> RedisCommand) throws(BackendError) -> RedisReply {
         // No command goes to a server the sentinels no longer name.
         if let master, context != nil, master.generation != masterGeneration { close() }
+        // Nor to a server another worker has left: behind a TCP proxy that briefly routed
+        // new connections to two writable masters, each worker kept the one it reached and
+        // batond granted from both (chaos/proxy.py: overlapping tenures, tokens going back).
+        // The newest server any worker reached is the one; the others reconnect first.
+        if context != nil, !serverRunId.isEmpty, let current = identity?.runId, current != serverRunId { close() }
         let reused = context != nil
         do {
             do {
@@ -126,9 +131,14 @@ public final class RedisConnection {
     }
 
     private func send(_ c: UnsafeMutablePointer<redisContext>, _ command: RedisCommand) throws(BackendError) -> RedisReply {
-        let raw: UnsafeMutableRawPointer? = command.withArgv { argv, lengths in
-            redisCommandArgv(c, Int32(command.count), argv, lengths)
+        // Framed in Swift (RESPWriter), appended to hiredis' output buffer, then
+        // redisGetReply writes it and blocks for the reply: what redisCommandArgv does, less
+        // its formatter.
+        var raw: UnsafeMutableRawPointer?
+        let appended = RESPWriter.withFramed(command) { resp in
+            redisAppendFormattedCommand(c, resp.baseAddress?.assumingMemoryBound(to: CChar.self), resp.count)
         }
+        if appended == REDIS_OK { _ = redisGetReply(c, &raw) }
         guard let raw else {
             var error = Self.error(of: c, during: "command")
             // hiredis writes the whole command before it reads: whatever failed, the server
@@ -242,7 +252,7 @@ public final class RedisConnection {
         }
         let err = c.pointee.err
         let timedOut = err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT)
-            || text.localizedCaseInsensitiveContains("timed out") || text.contains("temporarily unavailable")
+            || text.lowercased().contains("timed out") || text.contains("temporarily unavailable")
         let k: BackendError.Kind = timedOut ? .timeout : (kind ?? (err == REDIS_ERR_PROTOCOL ? .protocolError : .io))
         return BackendError(k, "redis \(what): \(text.isEmpty ? "error \(err)" : text)")
     }

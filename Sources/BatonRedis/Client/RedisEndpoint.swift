@@ -1,4 +1,5 @@
 import BatonCore
+public import BatonSupport
 
 /// Where and how to reach Redis, parsed from `BATON_REDIS_URL`:
 /// `redis://[[user]:password@]host[:port][/db]`, `unix:///path/to/socket[?db=N]`, or

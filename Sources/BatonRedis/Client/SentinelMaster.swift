@@ -1,4 +1,5 @@
-import BatonCore
+public import BatonCore
+public import BatonSupport
 import Synchronization
 
 /// Which server is the master, as the sentinels say: asked on every new worker

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 import Glibc
 
 /// One worker thread's connections to the nodes of a Redis Cluster (one per node, opened

@@ -1,4 +1,5 @@
 import BatonCore
+public import BatonSupport
 import Synchronization
 
 /// Which master owns each of Redis Cluster's 16384 slots, from `CLUSTER SLOTS`: read at

@@ -61,6 +61,21 @@ enum FencingLua {
     local function foreign(meta, epoch)
       return epoch ~= '' and redis.call('HGET', meta, 'epoch') ~= epoch
     end
+    -- The renew paths read the meta hash once: its epoch (as `foreign` compares it) and
+    -- recover_until (as `keep_meta` reads it). Two calls fewer per renewal (issue 17).
+    local function meta_of(meta, epoch)
+      local m = redis.call('HMGET', meta, 'epoch', 'recover_until')
+      return epoch ~= '' and m[1] ~= epoch, tonumber(m[2] or '0')
+    end
+    -- keep_meta with recover_until already read, and the carried window applied first
+    -- (hold_off raises recover_until to now + carried when that is later).
+    local function renewed_meta(meta, key_ttl, until_ms, carried, now)
+      if carried > 0 then
+        hold_off(meta, now, carried)
+        until_ms = math.max(until_ms, now + carried)
+      end
+      redis.call('PEXPIRE', meta, math.max(key_ttl, until_ms - now, 0) + META_GRACE_MS)
+    end
     -- A refusal writes nothing, except what fencing needs: a window Baton passes (the carried
     -- window after this replica saw the server change, or the resource's recovery window when
     -- the hash is from another server) must reach `recover_until` even when this call grants
@@ -93,6 +108,32 @@ enum FencingLua {
         tok = redis.call('HINCRBY', meta, 'token', 1)
       end
       return tok, 0
+    end
+    -- Change index (issue 18): `index` grows with every change a watcher waits for (a tenure
+    -- or claim begins or ends, a run completes; renewals and extensions do not count), and
+    -- the script publishes the resource's key on `baton:changes` so every batond wakes its
+    -- watchers. A tenure or claim that ends by expiry is not written by anyone (Redis drops
+    -- the key), so `live` says one was there: a read that finds the key gone counts one
+    -- more (see `index_of`), and the next grant writes that one down before its own.
+    local function changed(meta, key)
+      redis.call('HINCRBY', meta, 'index', 1)
+      redis.call('PUBLISH', 'baton:changes', key)
+    end
+    local function began(meta, key)
+      if redis.call('HGET', meta, 'live') == '1' then redis.call('HINCRBY', meta, 'index', 1) end
+      redis.call('HSET', meta, 'live', '1')
+      changed(meta, key)
+    end
+    local function ended(meta, key)
+      redis.call('HSET', meta, 'live', '0')
+      changed(meta, key)
+    end
+    -- The index as a read sees it: `gone` when the tenure or claim that `live` marks is no
+    -- longer there (expired, or void because another server wrote it).
+    local function index_of(meta, gone)
+      local i = tonumber(redis.call('HGET', meta, 'index') or '0')
+      if gone and redis.call('HGET', meta, 'live') == '1' then i = i + 1 end
+      return i
     end
 
     """

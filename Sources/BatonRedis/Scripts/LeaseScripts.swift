@@ -19,17 +19,18 @@ enum LeaseScripts {
     local floor = tonumber(ARGV[3])
     local window = tonumber(ARGV[4])
     -- Held by another, or renewed by its holder, under this server: nothing to settle.
-    if not foreign(KEYS[2], ARGV[6]) then
+    local is_foreign, until_ms = meta_of(KEYS[2], ARGV[6])
+    if not is_foreign then
       local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
       if cur[1] and cur[1] ~= ARGV[1] then
         note_windows(KEYS[2], ARGV[6], window, tonumber(ARGV[5]), now)
         return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
       end
       if cur[1] then
-        hold_off(KEYS[2], now, tonumber(ARGV[5]))
-        redis.call('HSET', KEYS[1], 'ttl', ttl)
+        -- The ttl field is written only when it changes (a holder renews with the same ttl).
+        if cur[4] ~= ARGV[2] then redis.call('HSET', KEYS[1], 'ttl', ttl) end
         redis.call('PEXPIRE', KEYS[1], ttl)
-        keep_meta(KEYS[2], ttl, now)
+        renewed_meta(KEYS[2], ttl, until_ms, tonumber(ARGV[5]), now)
         return {2, cur[1], tonumber(cur[2]), tonumber(cur[3]), ttl, ttl}
       end
     end
@@ -43,6 +44,7 @@ enum LeaseScripts {
     redis.call('HSET', KEYS[2], 'last_holder', ARGV[1])
     redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', tok, 'acquired_at', now, 'ttl', ttl)
     redis.call('PEXPIRE', KEYS[1], ttl)
+    began(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], ttl, now)
     return {1, ARGV[1], tok, now, ttl, ttl, prev}
     """)
@@ -52,7 +54,8 @@ enum LeaseScripts {
     static let renew = LuaScript(name: "lease_renew", source: FencingLua.prelude + """
     local now = now_ms()
     -- A tenure from an earlier server is void: not held (the next acquire settles it).
-    if foreign(KEYS[2], ARGV[7]) then
+    local is_foreign, until_ms = meta_of(KEYS[2], ARGV[7])
+    if is_foreign then
       note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
       return {0}
     end
@@ -62,10 +65,12 @@ enum LeaseScripts {
       return {0}
     end
     if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
-      hold_off(KEYS[2], now, tonumber(ARGV[6]))
-      redis.call('HSET', KEYS[1], 'ttl', ARGV[2])
+      if cur[4] ~= ARGV[2] then redis.call('HSET', KEYS[1], 'ttl', ARGV[2]) end
       redis.call('PEXPIRE', KEYS[1], ARGV[2])
-      keep_meta(KEYS[2], tonumber(ARGV[2]), now)
+      -- Not a change (`index` stays): counted apart, for watchers that ask for renewals.
+      redis.call('HINCRBY', KEYS[2], 'renewals', 1)
+      redis.call('PUBLISH', 'baton:changes', KEYS[1])
+      renewed_meta(KEYS[2], tonumber(ARGV[2]), until_ms, tonumber(ARGV[6]), now)
       return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(ARGV[2]), tonumber(ARGV[2])}
     end
     note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
@@ -81,6 +86,7 @@ enum LeaseScripts {
     local pttl = redis.call('PTTL', KEYS[1])
     if cur[1] == ARGV[1] and (ARGV[2] == '' or ARGV[2] == cur[2]) then
       redis.call('DEL', KEYS[1])
+      ended(KEYS[2], KEYS[1])
       keep_meta(KEYS[2], 0, now_ms())
       return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), pttl}
     end
@@ -93,5 +99,14 @@ enum LeaseScripts {
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not cur[1] then return {0} end
     return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
+    """)
+
+    /// ARGV: run id, '1' to count renewals too. The lease's change index (see ``FencingLua``):
+    /// an integer, 0 for a lease Redis knows nothing about; with renewals, plus the renewals
+    /// (a number of its own: `index` alone never counts them). Writes nothing.
+    static let index = LuaScript(name: "lease_index", source: FencingLua.prelude + """
+    local i = index_of(KEYS[2], foreign(KEYS[2], ARGV[1]) or redis.call('EXISTS', KEYS[1]) == 0)
+    if ARGV[2] == '1' then i = i + tonumber(redis.call('HGET', KEYS[2], 'renewals') or '0') end
+    return i
     """)
 }

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 
 /// A Lua script run atomically by Redis: EVALSHA first, EVAL when the server does not
 /// have it cached yet (after a restart or a failover), which also caches it.
@@ -24,7 +24,8 @@ public struct LuaScript: Sendable {
     public func run(on connection: any RedisCommanding, keys: [String],
                     args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void) throws(BackendError) -> RedisReply {
         func build(_ verb: String, _ body: String, _ runId: String) -> RedisCommand {
-            var command = RedisCommand(capacity: body.utf8.count + 256)
+            // Room for the scripts' arguments (names, holder, run id, ~15 of them) at once.
+            var command = RedisCommand(capacity: body.utf8.count + 512, arguments: 32)
             command.append(verb)
             command.append(body)
             command.append(keys.count)

@@ -60,6 +60,7 @@ enum TaskScripts {
     redis.call('HSET', KEYS[1], 'run_id', ARGV[2], 'holder', ARGV[1], 'slot', ARGV[6], 'token', tok,
                'claimed_at', now, 'at_most', ARGV[3], 'at_least', ARGV[4], 'state', 'running')
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    began(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], tonumber(ARGV[3]), now)
     return answer(1, current())
     """)
@@ -85,7 +86,12 @@ enum TaskScripts {
     /// tag as KEYS[1], so it lives in the same cluster slot.
     static let complete = LuaScript(name: "task_complete", source: FencingLua.prelude + current + """
     local c = visible(ARGV[5])
-    if not (c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running') then return answer(0, c) end
+    if not (c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running') then
+      -- Late: nothing is written (the run goes to history only), but watchers hear of it
+      -- (a late_completion event) through the channel; the index does not move.
+      redis.call('PUBLISH', 'baton:changes', 'late|' .. KEYS[1] .. '|' .. ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3])
+      return answer(0, c)
+    end
     if ARGV[3] ~= 'cancelled' and c[3] ~= '' then
       redis.call('SET', string.sub(KEYS[1], 1, -6) .. 'slot:' .. c[3], ARGV[1], 'PX', ARGV[4])
     end
@@ -94,10 +100,12 @@ enum TaskScripts {
     if keep > 0 then
       redis.call('HSET', KEYS[1], 'state', 'completed')
       redis.call('PEXPIRE', KEYS[1], keep)
+      changed(KEYS[2], KEYS[1])
       keep_meta(KEYS[2], keep, now)
       return answer(1, current())
     end
     redis.call('DEL', KEYS[1])
+    ended(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], 0, now)
     c[8] = 'completed'
     c[9] = 0
@@ -107,5 +115,12 @@ enum TaskScripts {
     /// ARGV: run id.
     static let state = LuaScript(name: "task_state", source: FencingLua.prelude + current + """
     return answer(1, visible(ARGV[1]))
+    """)
+
+    /// ARGV: run id. The task's change index (see ``FencingLua``): an integer, 0 for a task
+    /// Redis knows nothing about. A running claim of another server is void, so gone.
+    /// Writes nothing.
+    static let index = LuaScript(name: "task_index", source: FencingLua.prelude + current + """
+    return index_of(KEYS[2], visible(ARGV[1]) == nil)
     """)
 }

@@ -21,6 +21,10 @@ enum RedisACLProbe {
         ("HMGET", "'HMGET', KEYS[2], 'probe', 'n'"),
         ("TIME", "'TIME'"),
         ("DEL", "'DEL', KEYS[1], KEYS[2]"),
+        // The change index's wake-up (issue 18), on the real channel: Redis 7 users get no
+        // channel unless granted (`acl-pubsub-default resetchannels`). The payload is no key,
+        // so the change feed ignores it.
+        ("PUBLISH", "'PUBLISH', 'baton:changes', '~acl-probe'"),
     ]
 
     static let keys = ["baton:lease:{~acl-probe}", "baton:task:{~acl-probe}:meta"]
@@ -53,6 +57,9 @@ enum RedisACLProbe {
         // server too (which then answers "cluster support disabled", an allowed answer).
         try refusal(["CLUSTER", "SLOTS"])
         try refusal(["ASKING"])
+        // The change feed's keep-alive (its SUBSCRIBE is refused loudly by the feed itself:
+        // a subscribed connection cannot be probed here without leaving it subscribed).
+        try refusal(["PING"])
         do {
             let reply = try c.command(words: ["EVAL", source, "2"] + keys)
             if case .error(let m) = reply { denied.append("EVAL: \(m.prefix(100))") }

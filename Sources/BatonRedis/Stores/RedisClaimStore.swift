@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 
 /// Task claims in Redis: each operation is one Lua script (see ``TaskScripts``).
 public struct RedisClaimStore: ClaimStore {

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 
 /// Leases in Redis: each operation is one Lua script (see ``LeaseScripts``); TTLs are
 /// Redis' own, so nothing about a lease lives in this process.
@@ -18,18 +18,17 @@ public struct RedisLeaseStore: LeaseStore {
             command.append(ttlMs)
             command.append(guardrails(), serverRunId: runId)
         }
-        if r[0].integer == 3 { return .recovering(retryAfterMs: Int(r.count > 1 ? r[1].integer ?? 0 : 0)) }
-        let tenure = try decode(r)
-        switch r.first?.integer {
-        case 1:
+        let result = try LeaseReplies.acquire(r)
+        switch result {
+        case .acquired(let tenure, _):
             // A new tenure nobody has been told of yet: voided if the replicas do not confirm it.
-            try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease))) { _ = try? release(lease, holder: holder, fencingToken: tenure!.fencingToken) }
-            return .acquired(tenure!, previousHolder: r.count > 6 ? r[6].string.flatMap(Holder.init) : nil)
-        case 2:
+            try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease))) { _ = try? release(lease, holder: holder, fencingToken: tenure.fencingToken) }
+        case .renewed:
             try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease)))
-            return .renewed(tenure!)
-        default: return .heldByOther(tenure!)
+        case .heldByOther, .recovering:
+            break
         }
+        return result
     }
 
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?,
@@ -37,15 +36,14 @@ public struct RedisLeaseStore: LeaseStore {
         let r = try run(LeaseScripts.renew, lease) { command, runId in
             command.append(holder.value)
             command.append(ttlMs)
-            command.append(fencingToken.map { String($0.value) } ?? "")
+            if let fencingToken { command.append(fencingToken.value) } else { command.append("") }
             command.append(guardrails(), serverRunId: runId)
         }
-        let tenure = try decode(r)
-        guard r.first?.integer == 1 else { return .notHeld(tenure) }
+        let result = try LeaseReplies.renew(r)
         // Unconfirmed, the renewal still stands in Redis but is not promised: the holder
         // keeps only what it was told before.
-        try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease)))
-        return .renewed(tenure!)
+        if case .renewed = result { try wait?.confirm(on: redis.route(forKey: RedisKeys.lease(lease))) }
+        return result
     }
 
     public func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
@@ -54,16 +52,11 @@ public struct RedisLeaseStore: LeaseStore {
             command.append(fencingToken.map { String($0.value) } ?? "")
             command.append(runId)
         }
-        let tenure = try decode(r)
-        switch r.first?.integer {
-        case 1: return .released(tenure!)
-        case 2: return .vacant
-        default: return .heldByOther(tenure!)
-        }
+        return try LeaseReplies.release(r)
     }
 
     public func tenure(of lease: LeaseName) throws(BackendError) -> Tenure? {
-        try decode(try run(LeaseScripts.state, lease) { command, runId in command.append(runId) })
+        try LeaseReplies.state(try run(LeaseScripts.state, lease) { command, runId in command.append(runId) })
     }
 
     /// Under Cluster, the master the lease's slot is on: a failover of one shard opens only
@@ -75,22 +68,9 @@ public struct RedisLeaseStore: LeaseStore {
     }
 
     private func run(_ script: LuaScript, _ lease: LeaseName,
-                     _ args: (inout RedisCommand, String) -> Void) throws(BackendError) -> [RedisReply] {
-        let reply = try script.run(on: redis.route(forKey: RedisKeys.lease(lease)), keys: [RedisKeys.lease(lease), RedisKeys.leaseMeta(lease)], args: args)
-        guard let items = reply.array, !items.isEmpty, items[0].integer != nil else {
-            throw BackendError(.protocolError, "script \(script.name): unexpected reply")
-        }
-        return items
-    }
-
-    /// `{code, holder, token, acquired_at, ttl, pttl}` to a tenure; nil for `{code}`.
-    private func decode(_ r: [RedisReply]) throws(BackendError) -> Tenure? {
-        guard r.count > 1 else { return nil }
-        guard r.count >= 6, let h = r[1].string.flatMap(Holder.init), let token = r[2].integer,
-              let at = r[3].integer, let ttl = r[4].integer, let pttl = r[5].integer else {
-            throw BackendError(.protocolError, "lease script: malformed tenure")
-        }
-        return Tenure(holder: h, fencingToken: FencingToken(token), acquiredAtMs: at, ttlMs: Int(ttl), expiresInMs: Int(max(0, pttl)))
+                     _ args: (inout RedisCommand, String) -> Void) throws(BackendError) -> RedisReply {
+        let key = RedisKeys.lease(lease)
+        return try script.run(on: redis.route(forKey: key), keys: [key, RedisKeys.leaseMeta(lease)], args: args)
     }
 }
 

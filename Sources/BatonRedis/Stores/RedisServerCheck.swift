@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 
 /// What batond found when it looked at its Redis server: what it is, and what batond may
 /// and may not do there. Run at start-up (one summary line) and every 30 s for `/status`.
