@@ -102,7 +102,9 @@ import Testing
         let watchers = Thread.detachNewThreadWithResults(3) { _ -> HTTPClient.Response? in
             try? HTTPClient(port: port, token: BatondProcess.token, timeoutSeconds: 90).get("/leader?lease=w3&index=\(i0)&wait=60s")
         }
-        usleep(500_000)
+        // All three held before Redis goes (a read that arrives during the outage answers
+        // feed_down at once, not feed_lost).
+        #expect(try eventually(10) { (try d.client().get("/status")["watch"] as? [String: Any])?["watchers"] as? Int == 3 })
         redis.kill()
         let answers = watchers.wait()
         let took = Date().timeIntervalSince(t)
@@ -199,7 +201,11 @@ import Testing
         let results = Thread.detachNewThreadWithResults(limit + extra) { _ -> HTTPClient.Response? in
             try? HTTPClient(port: port, token: BatondProcess.token, timeoutSeconds: 60).get("/leader?lease=w4&index=\(i0)&wait=30s")
         }
-        usleep(2_000_000)
+        // Every request in before the change: `limit` held, the rest refused at once (one that
+        // arrived after the change would be answered at once with the new state instead).
+        #expect(try eventually(30) {
+            (try d.client().get("/status")["watch"] as? [String: Any])?["watchers"] as? Int == limit && results.finished == extra
+        }, "\(limit) held and \(extra) refused")
         let t = Date()
         #expect(try d.client().post("/leader", #"{"lease":"w4","holder":"pod-z"}"#).status == 200)
         let answers = results.wait().compactMap { $0 }
@@ -295,8 +301,12 @@ import Testing
         let a = try BatondProcess(redisURL: redis.url, databaseURL: WatchTests.noDatabase, extra: extra)
         let b = try BatondProcess(redisURL: redis.url, databaseURL: WatchTests.noDatabase, extra: extra)
         #expect(try eventually(5) { a.log.contains("redis change feed up") })
-        let (curl, out) = try Self.sse(a.port, "lease=e1&task=t1", seconds: 4)
-        usleep(600_000)
+        // Long enough for the 1 s lease to expire after the changes below, on a loaded machine.
+        let (curl, out) = try Self.sse(a.port, "lease=e1&task=t1", seconds: 8)
+        // The current state (sent without ids) must be in before the changes: a stream that
+        // opened after them would show the lease's new holder as state, not as an event
+        // (CI, 2026-12-02: `leader_changed` with no id after a 600 ms sleep).
+        #expect(try eventually(5) { Self.events(out).count >= 2 }, "the current state first")
         #expect(try b.client().post("/leader", #"{"lease":"e1","holder":"pod-b","ttl_ms":1000}"#).status == 200)
         #expect(try b.client().post("/tasks/claim", #"{"task":"t1","holder":"pod-b","lock_at_most_ms":60000}"#).status == 200)
         #expect(try eventually(3) { Self.events(out).contains { $0.event == "claimed" } })
@@ -337,8 +347,8 @@ extension EventStreamTests {
         let claim = try b.client().post("/tasks/claim", #"{"task":"late1","holder":"pod-b","lock_at_most_ms":1000}"#)
         let runId = try #require(claim["run_id"] as? String, "\(claim)")
         usleep(1_300_000)
-        let (curl, out) = try Self.sse(a.port, "task=late1", seconds: 3)
-        usleep(700_000)
+        let (curl, out) = try Self.sse(a.port, "task=late1", seconds: 6)
+        #expect(try eventually(5) { !Self.events(out).isEmpty }, "the stream is open (its current state is in)")
         let done = try b.client().post("/tasks/complete", #"{"task":"late1","run_id":"\#(runId)","holder":"pod-b","status":"failed"}"#)
         #expect(done.status == 409 && done["late"] as? Bool == true, "\(done)")
         _ = curl.wait()
@@ -369,6 +379,8 @@ final class ThreadResults<T: Sendable>: Sendable {
         items = Mutex(Array(repeating: nil, count: n))
     }
     func set(_ k: Int, _ v: T) { items.withLock { $0[k] = v } }
+    /// How many threads have set their result so far.
+    var finished: Int { items.withLock { $0.count { $0 != nil } } }
     /// Waits (at most 120 s) until every thread has set its result.
     func wait() -> [T] {
         let deadline = Date().addingTimeInterval(120)
