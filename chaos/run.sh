@@ -10,7 +10,7 @@
 #        hostile     1,000 slow connections for 45 s, oversized requests, a burst of 2,560
 #        soak        10 minutes at 256 connections, RSS sampled every 10 s
 #        sentinel    10 rounds of Sentinel failovers (master hung then resumed, master killed
-#                    then restarted empty), 8 holders (chaos/sentinel.py, about 4 min)
+#                    then restarted empty), then two failovers in one fault, 8 holders (chaos/sentinel.py, about 4 min)
 #        cluster     a 3-master Redis Cluster with replicas: hang, SIGKILL with promotion and slot
 #                    migration, 3 rounds each over the shards, 12 holders (chaos/cluster.py, about 2 min)
 #        proxy       batond behind a TCP proxy routing to two writable masters, 3 rounds
@@ -73,7 +73,7 @@ if want replicas; then
     step safety-stale-failover python3 chaos/safety.py run --holders 8 --duration 120 --faults stale,aof --fault-min 3 --fault-max 6
 fi
 if want sentinel; then
-    step sentinel python3 chaos/sentinel.py run --rounds 10 --holders 8 --history "$out/sentinel-history.jsonl"
+    step sentinel python3 chaos/sentinel.py run --rounds 10 --holders 8 --double --history "$out/sentinel-history.jsonl"
 fi
 if want cluster; then
     step cluster python3 chaos/cluster.py run --rounds 9

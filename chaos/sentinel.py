@@ -11,12 +11,16 @@ tokens never going backwards, degraded grants only with the breaker open), plus:
   - the figures: Sentinel's failover time, how long batond answered 503 or degraded, and
     the 409 recovering window, per fault.
 
-  sentinel.py run [--rounds N] [--holders N] [--ttl-ms MS] [--history FILE]
+With --double the run ends with a master killed whose promoted replica then hangs past
+down-after too: two failovers in one fault, each costing its own TTL.
+
+  sentinel.py run [--rounds N] [--holders N] [--ttl-ms MS] [--history FILE] [--double]
 
 Exit status: 0 when there is no violation.
 """
 
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -190,6 +194,17 @@ def inject(kind, topo, rec):
     up = wait_promoted(topo, old)
     rec.add({"k": "fault_end", "kind": kind, "up": up, "data": "stale"})
     print("  %s of the master on %d: replica %d promoted after %.2f s" % (kind, old, topo.named_master(), up - down), flush=True)
+    if kind == "double":
+        # The promoted master hangs too, past down-after, before the first recovery window
+        # has run out: Sentinel fails over again, and that failover costs its own TTL.
+        second = topo.node(topo.named_master())
+        time.sleep(0.5)
+        second.pause()
+        again = wait_promoted(topo, second.port)
+        print("  then the new master %d hung: replica %d promoted after %.2f s" % (second.port, topo.named_master(), again - up),
+              flush=True)
+        time.sleep(0.5)
+        second.resume()
     time.sleep(2.0)
     # The old master comes back believing it is the master (its last ROLE), until the
     # sentinels turn it into a replica of the new one.
@@ -203,7 +218,11 @@ def inject(kind, topo, rec):
     return {"kind": kind, "down": down, "promoted": up, "back": back}
 
 
-def figures(items, faults):
+def figures(items, faults, followed):
+    """Per fault; `followed` are the times batond followed a Sentinel failover (its log).
+    On a loaded machine Sentinel may fail over a second time within one fault (a starved
+    new master misses down-after); each failover then costs its own TTL of recovering, so
+    the `*_after_last_failover_s` figures measure from the last one batond followed."""
     ops = sorted([i for i in items if i["k"] == "op"], key=lambda o: o["s"])
     out = []
     for f in faults:
@@ -211,6 +230,8 @@ def figures(items, faults):
         first_normal = next((o for o in after if o["st"] == 200 and o.get("b_mode") == "normal"), None)
         recovering = [o for o in after if o["st"] == 409 and o.get("b_reason") == "recovering" and
                       (first_normal is None or o["s"] <= first_normal["r"] + 0.001)]
+        mine = [t for t in followed if f["down"] <= t and (first_normal is None or t <= first_normal["r"])]
+        last = max(mine) if mine else None
         degraded = [o for o in after if o["st"] == 200 and o.get("b_mode") == "degraded" and o["s"] <= f["promoted"] + 5]
         late = [o for o in degraded if o["s"] > f["promoted"]]
         unavailable = [o for o in after if o["st"] == 503 and (first_normal is None or o["s"] <= first_normal["r"])]
@@ -219,11 +240,44 @@ def figures(items, faults):
             "sentinel_failover_s": round(f["promoted"] - f["down"], 2),
             "until_normal_grant_s": round(first_normal["r"] - f["down"], 2) if first_normal else None,
             "recovering_window_s": round(recovering[-1]["r"] - recovering[0]["s"], 2) if recovering else 0.0,
+            "failovers_followed": len(mine),
+            "until_normal_after_last_failover_s": round(first_normal["r"] - last, 2) if first_normal and last else None,
+            "recovering_after_last_failover_s": round(recovering[-1]["r"] - max(last, recovering[0]["s"]), 2)
+            if recovering and last else 0.0,
             "recovering_409": len(recovering), "degraded_200": len(degraded), "unavailable_503": len(unavailable),
             "degraded_after_promotion": len(late),
             "last_degraded_after_promotion_s": round(max(o["s"] - f["promoted"] for o in late), 2) if late else 0.0,
         })
     return out
+
+
+def log_entries(log):
+    """batond's JSON log lines with their time on this process's monotonic clock."""
+    offset = time.time() - time.monotonic()
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+            at = datetime.datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+        except (ValueError, KeyError, TypeError):
+            continue
+        yield at - offset, entry
+
+
+def followed_failovers(log):
+    return [t for t, e in log_entries(log) if e.get("msg", "").startswith("redis sentinel failover followed")]
+
+
+def print_timeline(fault, log):
+    """What batond said about servers around a fault that cost more than the bounds, in
+    seconds from the fault: a second change of server inside one failover restarts the
+    recovery window, and this shows which server it was."""
+    print("  timeline of the %s (s from the fault; promoted at %.2f, old master back at %.2f):"
+          % (fault["kind"], fault["promoted"] - fault["down"], fault["back"] - fault["down"]))
+    for at, entry in log_entries(log):
+        t = at - fault["down"]
+        if -1 <= t <= 12 and any(w in entry.get("msg", "") for w in ("changed", "failover", "sentinel", "unavailable")):
+            rest = {k: v for k, v in entry.items() if k not in ("ts", "level", "msg")}
+            print("    %6.2f %s %s" % (t, entry["msg"][:70], json.dumps(rest)[:200]))
 
 
 def check_reachable(items, rep, faults):
@@ -267,7 +321,7 @@ def run(args):
             t.start()
         time.sleep(2.0)
         faults = []
-        kinds = ["pause", "kill"] * args.rounds
+        kinds = ["pause", "kill"] * args.rounds + (["double"] if args.double else [])
         for kind in kinds:
             faults.append(inject(kind, topo, rec))
         stop.set()
@@ -287,8 +341,13 @@ def run(args):
         if redis.get("master") != "127.0.0.1:%d" % topo.named_master():
             rep.violation("status_master", "/status names %s, the sentinels %s" % (redis.get("master"), topo.named_master()))
         safety.print_report(rep)
-        for f in figures(items, faults):
+        ttl_s = args.ttl_ms / 1000.0
+        log = batond.log()
+        for f, fault in zip(figures(items, faults, followed_failovers(log)), faults):
             print("failover %s" % " ".join("%s=%s" % kv for kv in f.items()))
+            if f["failovers_followed"] != 1 or f["recovering_window_s"] > ttl_s + 0.5 or \
+                    (f["until_normal_grant_s"] or 99) > f["sentinel_failover_s"] + ttl_s + 1.5:
+                print_timeline(fault, log)
         metrics = harness.http_get(batond.port, "/metrics", auth=False)[1] or ""
         followed = next((l.split()[-1] for l in str(metrics).splitlines() if l.startswith("baton_redis_failovers_total ")), None)
         print("status: mode=%s master=%s role=%s failovers_seen=%s last_failover=%s metric_failovers=%s"
@@ -307,6 +366,8 @@ def main():
     r.add_argument("--ttl-ms", type=int, default=3000)
     r.add_argument("--period", type=float, default=0.25, help="seconds between a holder's requests")
     r.add_argument("--history", help="write the recorded history (JSON lines) here")
+    r.add_argument("--double", action="store_true",
+                   help="end with a master killed whose promoted replica then hangs too (two failovers in one fault)")
     r.add_argument("--direct", action="store_true", help="point batond at the first master (redis://), not at the sentinels")
     args = p.parse_args()
     sys.exit(run(args))

@@ -32,12 +32,23 @@ import Testing
                 let kv = pair.split(separator: "=")
                 if kv.count == 2, let v = Double(kv[1]) { f[String(kv[0])] = v }
             }
+            let followed = Int(f["failovers_followed"] ?? 0)
+            #expect(followed >= 1, "batond followed the failover: \(line)\n\(r.output)")
+            if followed > 1 {
+                // Sentinel failed over again within this fault (a new master starved past
+                // down-after on a loaded machine): each failover costs its own TTL, so the
+                // bounds count from the last one batond followed. A second change of server
+                // that Sentinel did not make keeps followed at 1 and the strict bounds.
+                #expect((f["until_normal_after_last_failover_s"] ?? 99) <= 3.0 + 1.5, "\(line)\n\(r.output)")
+                #expect((f["recovering_after_last_failover_s"] ?? 99) <= 3.5, "\(line)\n\(r.output)")
+                continue
+            }
             // The cost of a failover: Sentinel's own time plus one TTL (3 s) of 409
             // recovering, plus at most a second of detection and scheduling slack.
             let cost = try #require(f["until_normal_grant_s"], "\(line)")
             let failover = try #require(f["sentinel_failover_s"], "\(line)")
-            #expect(cost <= failover + 3.0 + 1.5, "\(line)")
-            #expect((f["recovering_window_s"] ?? 99) <= 3.5, "\(line)")
+            #expect(cost <= failover + 3.0 + 1.5, "\(line)\n\(r.output)")
+            #expect((f["recovering_window_s"] ?? 99) <= 3.5, "\(line)\n\(r.output)")
         }
     }
 
