@@ -29,6 +29,21 @@ import Testing
         return c
     }
 
+    /// The arguments read back from the framed buffer are the ones appended (the change
+    /// feed hands them to hiredis this way).
+    @Test func argvReadsBackWhatWasAppended() {
+        let args: [[UInt8]] = [Array("EVALSHA".utf8), [], [0x0D, 0x0A, 0x00], Array(repeating: 0x24, count: 1_000), Array("-42".utf8)]
+        var c = command(args)
+        c.append(Int64(-9_223_372_036_854_775_807))
+        c.append(0)
+        let expected = args + [Array("-9223372036854775807".utf8), Array("0".utf8)]
+        let read: [[UInt8]] = c.withArgv { argv, lengths in
+            (0..<c.count).map { i in Array(UnsafeRawBufferPointer(start: argv[i], count: lengths[i])) }
+        }
+        #expect(c.count == expected.count)
+        #expect(read == expected)
+    }
+
     @Test func aKnownCommandIsFramedAsRESP() {
         let c = RedisCommand(["SET", "k", ""])
         #expect(ours(c) == Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n".utf8))

@@ -13,7 +13,10 @@ public struct JSONParser {
         public var description: String { "\(message) at byte \(offset)" }
     }
 
-    private let bytes: [UInt8]
+    /// The document, valid while `parse` runs: read through a pointer, without the array's
+    /// retain and bounds check on every byte (issue 17: the parse of a `POST /leader` body
+    /// retained the array 5 times per string).
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var i = 0
     private let maxDepth: Int
     private let maxKeys: Int
@@ -27,15 +30,17 @@ public struct JSONParser {
 
     /// Parses one JSON document.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 32, maxKeys: Int = defaultMaxKeys) throws(Error) -> JSONValue {
-        var p = JSONParser(bytes: bytes, maxDepth: maxDepth, maxKeys: maxKeys)
-        p.skipSpace()
-        let v = try p.value(depth: 0)
-        p.skipSpace()
-        guard p.i == bytes.count else { throw p.fail("unexpected data after the JSON value") }
-        return v
+        try bytes.withUnsafeBufferPointer { (buffer) throws(Error) -> JSONValue in
+            var p = JSONParser(bytes: buffer, maxDepth: maxDepth, maxKeys: maxKeys)
+            p.skipSpace()
+            let v = try p.value(depth: 0)
+            p.skipSpace()
+            guard p.i == buffer.count else { throw p.fail("unexpected data after the JSON value") }
+            return v
+        }
     }
 
-    private init(bytes: [UInt8], maxDepth: Int, maxKeys: Int) {
+    private init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, maxKeys: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
         self.maxKeys = maxKeys
@@ -144,13 +149,28 @@ public struct JSONParser {
             guard i < bytes.count, isDigit(bytes[i]) else { throw fail("invalid number") }
             while i < bytes.count, isDigit(bytes[i]) { i += 1 }
         }
-        let text = String(decoding: bytes[start..<i], as: UTF8.self)
-        if integral, let v = Int64(text) { return .int(v) }
+        if integral, let v = Self.integer(UnsafeBufferPointer(rebasing: bytes[start..<i])) { return .int(v) }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
         guard let d = Double(text), d.isFinite else { throw Error(message: "number out of range", offset: start) }
         return .double(d)
     }
 
     private func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+
+    /// The integer `-?[0-9]+` spells, nil when it does not fit in 64 bits: what `Int64(String)`
+    /// answers for these digits, without making the String.
+    private static func integer(_ digits: UnsafeBufferPointer<UInt8>) -> Int64? {
+        let negative = digits.first == UInt8(ascii: "-")
+        var magnitude: UInt64 = 0
+        for b in digits.dropFirst(negative ? 1 : 0) {
+            let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (n, o2) = m.addingReportingOverflow(UInt64(b &- 0x30))
+            if o1 || o2 { return nil }
+            magnitude = n
+        }
+        if negative { return magnitude <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil }
+        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
+    }
 
     private mutating func string() throws(Error) -> String {
         i += 1  // opening quote
@@ -162,7 +182,7 @@ public struct JSONParser {
             // The whole string: made straight from the input, without a copy.
             let end = i
             i += 1
-            guard let s = Self.utf8String(bytes[start..<end]) else { throw fail("invalid UTF-8 in string") }
+            guard let s = Self.utf8String(UnsafeBufferPointer(rebasing: bytes[start..<end])) else { throw fail("invalid UTF-8 in string") }
             return s
         }
         out.append(contentsOf: bytes[start..<i])
@@ -204,16 +224,14 @@ public struct JSONParser {
                 throw fail("invalid escape")
             }
         }
-        guard let s = Self.utf8String(out[...]) else { throw fail("invalid UTF-8 in string") }
+        guard let s = out.withUnsafeBufferPointer({ Self.utf8String($0) }) else { throw fail("invalid UTF-8 in string") }
         return s
     }
 
     /// The string these bytes encode; nil when they are not valid UTF-8. ASCII (the usual
     /// case) is valid by construction and skips the validation.
-    private static func utf8String(_ utf8: ArraySlice<UInt8>) -> String? {
-        utf8.withUnsafeBufferPointer { buf in
-            buf.allSatisfy({ $0 < 0x80 }) ? String(decoding: buf, as: UTF8.self) : String(validating: buf, as: UTF8.self)
-        }
+    private static func utf8String(_ buf: UnsafeBufferPointer<UInt8>) -> String? {
+        buf.allSatisfy({ $0 < 0x80 }) ? String(decoding: buf, as: UTF8.self) : String(validating: buf, as: UTF8.self)
     }
 
     private mutating func hex4() throws(Error) -> UInt32 {

@@ -59,9 +59,10 @@ public final class PerThreadRedis: Sendable {
 
     /// Where a command on `key` goes: the thread's connection, or under Cluster the master
     /// owning the key's slot.
-    public func route(forKey key: String) -> any RedisCommanding {
+    /// The key is only made under Cluster (outside it, every key goes to the one server).
+    public func route(forKey key: @autoclosure () -> String) -> any RedisCommanding {
         guard let routers else { return connection }
-        return ClusterRoute(router: routers.value, slot: ClusterSlot.of(key))
+        return ClusterRoute(router: routers.value, slot: ClusterSlot.of(key()))
     }
 
     /// The calling thread's connection to every master (one outside Cluster), for SCAN.

@@ -4,28 +4,22 @@
 ///
 /// Why not let hiredis format it: `redisCommandArgv` formats with `sdscatfmt`, a
 /// printf-like loop, and grows its buffer as it goes — about 7,000 of the 12,000
-/// instructions hiredis spent per `POST /leader` (callgrind, issue 17). Here the size is
-/// known up front and the bytes are copied once. It stays argv-style: every argument goes
-/// in with its length, so any byte (CR, LF, NUL) is data, never syntax.
+/// instructions hiredis spent per `POST /leader` (callgrind, issue 17). The arguments are
+/// framed as they are appended (``RedisCommand``); here the header goes in front and the
+/// bytes are copied once. It stays argv-style: every argument goes in with its length, so
+/// any byte (CR, LF, NUL) is data, never syntax.
 enum RESPWriter {
     /// Calls `body` with the command's RESP bytes (valid only inside `body`); small
     /// commands are framed on the stack.
     static func withFramed<R>(_ command: RedisCommand, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        var size = 3 + digitCount(command.count)
-        var from = 0
-        for end in command.ends {
-            let n = end - from
-            size += 5 + digitCount(n) + n
-            from = end
-        }
-        return withUnsafeTemporaryAllocation(byteCount: size, alignment: 1) { out in
-            let base = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            var w = 0
-            func header(_ marker: UInt8, _ n: Int) {
-                base[w] = marker
-                w += 1
-                let digits = digitCount(n)
-                var v = n
+        command.framed.withUnsafeBufferPointer { args in
+            // `*`, at most 20 digits, CR LF.
+            withUnsafeTemporaryAllocation(byteCount: 23 + args.count, alignment: 1) { out in
+                let base = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                base[0] = UInt8(ascii: "*")
+                var w = 1
+                let digits = digitCount(command.count)
+                var v = command.count
                 var i = w + digits
                 repeat {
                     i -= 1
@@ -36,22 +30,10 @@ enum RESPWriter {
                 base[w] = 0x0D
                 base[w + 1] = 0x0A
                 w += 2
+                if let from = args.baseAddress, args.count > 0 { (base + w).update(from: from, count: args.count) }
+                w += args.count
+                return body(UnsafeRawBufferPointer(start: out.baseAddress, count: w))
             }
-            header(UInt8(ascii: "*"), command.count)
-            command.bytes.withUnsafeBufferPointer { args in
-                var from = 0
-                for end in command.ends {
-                    let n = end - from
-                    header(UInt8(ascii: "$"), n)
-                    if n > 0 { (base + w).update(from: args.baseAddress! + from, count: n) }
-                    w += n
-                    base[w] = 0x0D
-                    base[w + 1] = 0x0A
-                    w += 2
-                    from = end
-                }
-            }
-            return body(UnsafeRawBufferPointer(start: out.baseAddress, count: w))
         }
     }
 

@@ -23,13 +23,20 @@ public struct LuaScript: Sendable {
     /// id of the server that will run it (see ``RedisConnection/command(building:)``).
     public func run(on connection: any RedisCommanding, keys: [String],
                     args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void) throws(BackendError) -> RedisReply {
-        func build(_ verb: String, _ body: String, _ runId: String) -> RedisCommand {
+        try run(on: connection, keyCount: keys.count, keys: { command in for k in keys { command.append(k) } }, args: args)
+    }
+
+    /// Runs the script with its `keyCount` keys appended by `keys` (the hot path spells
+    /// them straight into the command, see ``RedisKeys``).
+    public func run(on connection: any RedisCommanding, keyCount: Int, keys: (_ command: inout RedisCommand) -> Void,
+                    args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void) throws(BackendError) -> RedisReply {
+        func build(_ verb: StaticString, _ body: String, _ runId: String) -> RedisCommand {
             // Room for the scripts' arguments (names, holder, run id, ~15 of them) at once.
-            var command = RedisCommand(capacity: body.utf8.count + 512, arguments: 32)
-            command.append(verb)
+            var command = RedisCommand(capacity: body.utf8.count + 512)
+            command.append(verb, "", "")
             command.append(body)
-            command.append(keys.count)
-            for k in keys { command.append(k) }
+            command.append(keyCount)
+            keys(&command)
             args(&command, runId)
             return command
         }

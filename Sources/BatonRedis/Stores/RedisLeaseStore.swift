@@ -69,8 +69,8 @@ public struct RedisLeaseStore: LeaseStore {
 
     private func run(_ script: LuaScript, _ lease: LeaseName,
                      _ args: (inout RedisCommand, String) -> Void) throws(BackendError) -> RedisReply {
-        let key = RedisKeys.lease(lease)
-        return try script.run(on: redis.route(forKey: key), keys: [key, RedisKeys.leaseMeta(lease)], args: args)
+        try script.run(on: redis.route(forKey: RedisKeys.lease(lease)), keyCount: 2,
+                       keys: { RedisKeys.appendLeaseKeys(lease, to: &$0) }, args: args)
     }
 }
 
