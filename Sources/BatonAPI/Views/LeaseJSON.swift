@@ -9,38 +9,29 @@ extension LeaseView {
     /// issue 17). `LeaseJSONTests` checks both forms agree, so ``fields`` stays the
     /// definition of the shape.
     var encodedJSON: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(320)
-        JSONValue.append(#"{"lease":"#, to: &out)
-        JSONValue.writeString(lease.value, into: &out)
-        JSONValue.append(#","holder":"#, to: &out)
-        if let holder { JSONValue.writeString(holder.value, into: &out) } else { JSONValue.append("null", to: &out) }
-        JSONValue.append(leader ? #","leader":true"# : #","leader":false"#, to: &out)
-        JSONValue.append(acquired ? #","acquired":true"# : #","acquired":false"#, to: &out)
-        JSONValue.append(#","fencing_token":"#, to: &out)
-        Self.write(fencingToken?.value, &out)
-        JSONValue.append(#","ttl_ms":"#, to: &out)
-        Self.write(ttlMs.map(Int64.init), &out)
-        JSONValue.append(#","expires_in_ms":"#, to: &out)
-        Self.write(expiresInMs.map(Int64.init), &out)
-        JSONValue.append(#","acquired_at":"#, to: &out)
-        if let acquiredAtMs {
-            // RFC 3339 is digits, '-', ':', '.', 'T', 'Z': nothing to escape.
-            out.append(0x22)
-            Timestamp.append(ms: acquiredAtMs, to: &out)
-            out.append(0x22)
-        } else {
-            JSONValue.append("null", to: &out)
+        // Room for the literals (129 bytes), three integers, a timestamp and four strings.
+        let room = 160 + 3 * JSONOutput.intRoom + JSONOutput.timestampRoom + JSONOutput.room(for: lease.value)
+            + JSONOutput.room(for: holder?.value ?? "") + JSONOutput.room(for: mode.rawValue) + JSONOutput.room(for: reason?.rawValue ?? "")
+        return JSONOutput.bytes(capacity: room) { out in
+            out.literal(#"{"lease":"#)
+            out.string(lease.value)
+            out.literal(#","holder":"#)
+            out.string(holder?.value)
+            out.literal(leader ? #","leader":true"# : #","leader":false"#)
+            out.literal(acquired ? #","acquired":true"# : #","acquired":false"#)
+            out.literal(#","fencing_token":"#)
+            out.int(fencingToken?.value)
+            out.literal(#","ttl_ms":"#)
+            out.int(ttlMs.map(Int64.init))
+            out.literal(#","expires_in_ms":"#)
+            out.int(expiresInMs.map(Int64.init))
+            out.literal(#","acquired_at":"#)
+            if let acquiredAtMs { out.timestamp(ms: acquiredAtMs) } else { out.literal("null") }
+            out.literal(#","mode":"#)
+            out.string(mode.rawValue)
+            out.literal(#","reason":"#)
+            out.string(reason?.rawValue)
+            out.literal("}")
         }
-        JSONValue.append(#","mode":"#, to: &out)
-        JSONValue.writeString(mode.rawValue, into: &out)
-        JSONValue.append(#","reason":"#, to: &out)
-        if let reason { JSONValue.writeString(reason.rawValue, into: &out) } else { JSONValue.append("null", to: &out) }
-        out.append(UInt8(ascii: "}"))
-        return out
-    }
-
-    private static func write(_ v: Int64?, _ out: inout [UInt8]) {
-        if let v { JSONValue.writeInt(v, into: &out) } else { JSONValue.append("null", to: &out) }
     }
 }

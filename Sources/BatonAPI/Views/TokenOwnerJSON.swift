@@ -8,24 +8,29 @@ extension TokenOwner {
     /// instructions per cached validation (callgrind, issue 17). `TokenOwnerJSONTests`
     /// checks both forms agree, so ``json`` stays the definition of the shape.
     var encodedJSON: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(384)
-        JSONValue.append(#"{"valid":true,"kind":"#, to: &out)
-        JSONValue.writeString(kind.rawValue, into: &out)
-        Self.pair(#","user_id":"#, userId, &out)
-        Self.pair(#","user_name":"#, userName, &out)
-        JSONValue.append(isAdmin ? #","is_admin":true"# : #","is_admin":false"#, to: &out)
-        Self.pair(#","device_id":"#, deviceId, &out)
-        Self.pair(#","device_name":"#, deviceName, &out)
-        Self.pair(#","app_name":"#, appName, &out)
-        Self.pair(#","app_version":"#, appVersion, &out)
-        Self.pair(#","api_key_name":"#, apiKeyName, &out)
-        out.append(UInt8(ascii: "}"))
-        return out
-    }
-
-    private static func pair(_ key: StaticString, _ value: String?, _ out: inout [UInt8]) {
-        JSONValue.append(key, to: &out)
-        if let value { JSONValue.writeString(value, into: &out) } else { JSONValue.append("null", to: &out) }
+        // Room for the literals (124 bytes) and eight strings.
+        func room(_ s: String?) -> Int { JSONOutput.room(for: s ?? "") }
+        let room = 160 + room(kind.rawValue) + room(userId) + room(userName) + room(deviceId) + room(deviceName)
+            + room(appName) + room(appVersion) + room(apiKeyName)
+        return JSONOutput.bytes(capacity: room) { out in
+            out.literal(#"{"valid":true,"kind":"#)
+            out.string(kind.rawValue)
+            out.literal(#","user_id":"#)
+            out.string(userId)
+            out.literal(#","user_name":"#)
+            out.string(userName)
+            out.literal(isAdmin ? #","is_admin":true"# : #","is_admin":false"#)
+            out.literal(#","device_id":"#)
+            out.string(deviceId)
+            out.literal(#","device_name":"#)
+            out.string(deviceName)
+            out.literal(#","app_name":"#)
+            out.string(appName)
+            out.literal(#","app_version":"#)
+            out.string(appVersion)
+            out.literal(#","api_key_name":"#)
+            out.string(apiKeyName)
+            out.literal("}")
+        }
     }
 }
