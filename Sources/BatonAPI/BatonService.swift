@@ -1,5 +1,6 @@
 import BatonCore
 public import BatonHTTP
+import BatonSupport
 
 /// The Baton HTTP API: routing, bearer authentication and per-route metrics around the
 /// route handlers. One instance serves every worker thread.
@@ -33,10 +34,11 @@ public struct BatonService: HTTPHandler {
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
-        let start = ContinuousClock.now
+        // clock_gettime(CLOCK_MONOTONIC) directly: ContinuousClock's Instant and Duration
+        // arithmetic cost about 550 instructions per request (callgrind, issue 17).
+        let start = MonotonicClock.nanoseconds()
         let (route, response) = route(request)
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = Double(MonotonicClock.nanoseconds() &- start) / 1e9
         metrics.observeRequest(route: route, method: request.method, status: response.status, seconds: seconds)
         return response
     }

@@ -5,7 +5,7 @@ public import BatonSupport
 /// is closed a failing store gives 503 (the caller retries); once it is open the
 /// ``FailurePolicy`` decides: `grant` answers "you lead" in degraded mode with no fencing
 /// token, `deny` keeps answering 503.
-public struct LeaderElection: Sendable {
+public final class LeaderElection: Sendable {
     public let store: any LeaseStore
     public let breaker: CircuitBreaker
     /// Per-shard breakers when the store has shards (``LeaseStore/failureDomain(of:)``);
@@ -36,7 +36,8 @@ public struct LeaderElection: Sendable {
 
     /// `POST /leader`: acquire, or renew when the caller already holds the lease.
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
-        let rails = { fencingFloor.guardrails(for: .lease(lease)) }
+        let floor = fencingFloor
+        let rails = { floor.guardrails(for: .lease(lease)) }
         let switches = fencingFloor.serverSwitches
         switch breaker(for: lease).run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) }) {
         case .success(.acquired(let tenure, let previous)):
@@ -68,7 +69,8 @@ public struct LeaderElection: Sendable {
     /// `POST /lease/renew`: extend the caller's tenure. Never starts a new one, so a
     /// holder that lost its lease finds out instead of silently leading again.
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?, policy: FailurePolicy? = nil) -> Decision<LeaseView> {
-        let rails = { fencingFloor.guardrails(for: .lease(lease)) }
+        let floor = fencingFloor
+        let rails = { floor.guardrails(for: .lease(lease)) }
         let switches = fencingFloor.serverSwitches
         switch breaker(for: lease).run({ () throws(BackendError) in
             try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken, guardrails: rails)
