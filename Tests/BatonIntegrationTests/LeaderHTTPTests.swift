@@ -275,6 +275,9 @@ import Testing
         #expect(id != "bad id with spaces" && id.count == 16)
         let log = s.batond.log
         #expect(log.contains(#""request_id":"req-3""#) && log.contains(#""path":"/leader""#) && log.contains(#""status":200"#))
+        // A generated id is spelled on the stack for the header and as a String for the log: the same.
+        #expect(id.allSatisfy { "0123456789abcdef".contains($0) })
+        #expect(log.contains(#""request_id":"\#(id)""#))
     }
 
     @Test func sigtermStopsGracefullyWithExitZero() throws {

@@ -64,6 +64,15 @@ import Testing
         #expect(problem("")?.code == "invalid_json")
         #expect(problem(#"{"lease":"a","ttl_ms":5000}"#) == nil)
         #expect(problem(#"{"lease":"a","ttl_ms":null}"#) == nil)
+        // Keys written with escapes are the same fields, and a repeat is a duplicate either way.
+        #expect(problem(#"{"le\u0061se":"a","ttl_ms":5000}"#) == nil)
+        #expect(problem(#"{"lease":"a","le\u0061se":"b"}"#)?.detail.contains("duplicate key") == true)
+        #expect(problem(#"{"lease":"a","lease":"b"}"#)?.detail.contains("duplicate key") == true)
+        #expect(problem(#"{"leas":"a"}"#)?.field == "leas")
+        #expect(problem(#"{"leasee":"a"}"#)?.field == "leasee")
+        #expect(problem(#"{"lease":"a","x":1}"#)?.detail.contains("allowed: lease, ttl_ms") == true)
+        // Nested objects keep their own keys, known or not.
+        #expect(problem(#"{"lease":{"lease":1,"ttl_ms":2}}"#)?.detail.contains("expected string, got object") == true)
     }
 
     @Test func problemsRenderAsProblemJSON() throws {

@@ -22,7 +22,9 @@ public struct HTTPRequest: Sendable {
     public let queryString: String
     public let body: [UInt8]
     /// `X-Request-Id` as received (if well-formed) or generated.
-    public let requestId: String
+    public var requestId: String { id.text }
+    /// The same, without spelling a generated one (see ``RequestId``).
+    public let id: RequestId
 
     /// `fields` defaults to `headers` (and when given, `headers` is read from it);
     /// `queryString` to `query` re-encoded.
@@ -36,13 +38,20 @@ public struct HTTPRequest: Sendable {
     /// A request with its header fields as received.
     public init(method: String, path: String, headerFields: HeaderFields, query: [(String, String)] = [],
                 body: [UInt8] = [], requestId: String = "test", queryString: String? = nil) {
+        self.init(method: method, path: path, headerFields: headerFields, query: query, body: body, id: .given(requestId),
+                  queryString: queryString)
+    }
+
+    /// A request with its header fields as received and its id.
+    public init(method: String, path: String, headerFields: HeaderFields, query: [(String, String)] = [],
+                body: [UInt8] = [], id: RequestId, queryString: String? = nil) {
         self.method = method
         self.path = path
         self.headerFields = headerFields
         self.query = query
         self.queryString = queryString ?? query.map { Self.escaped($0.0) + "=" + Self.escaped($0.1) }.joined(separator: "&")
         self.body = body
-        self.requestId = requestId
+        self.id = id
     }
 
     /// The first header named `name` (any case).

@@ -36,10 +36,12 @@ public struct HTTPResponse: Sendable {
 
     /// A JSON answer already encoded.
     public static func json(_ status: Int, encoded body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
-        var all = [("Content-Type", "application/json")]
-        if !headers.isEmpty { all.append(contentsOf: headers) }
-        return HTTPResponse(status: status, headers: all, body: body)
+        guard !headers.isEmpty else { return HTTPResponse(status: status, headers: jsonHeaders, body: body) }
+        return HTTPResponse(status: status, headers: jsonHeaders + headers, body: body)
     }
+
+    /// Made once and shared: a new one-element array per answer was an allocation per request.
+    private static let jsonHeaders = [("Content-Type", "application/json")]
 
     /// A plain-text answer.
     public static func text(_ status: Int, _ text: String, contentType: String = "text/plain; charset=utf-8") -> HTTPResponse {

@@ -279,9 +279,9 @@ private func collect(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, 
         _ = MHD_get_connection_values(connection, MHD_ValueKind.GET_ARGUMENT_KIND, collectQuery, p)
     }
     let incoming = values.headers.first("x-request-id")
-    let requestId = incoming.flatMap { isSafeRequestId($0) ? $0 : nil } ?? newRequestId()
+    let id = incoming.flatMap { isSafeRequestId($0) ? RequestId.given($0) : nil } ?? RequestId.next()
     return HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: url.map(URIDecoding.decoded) ?? "/",
-                       headerFields: values.headers, query: values.query, body: body, requestId: requestId,
+                       headerFields: values.headers, query: values.query, body: body, id: id,
                        queryString: values.queryString)
 }
 
@@ -345,7 +345,7 @@ private func respond(_ connection: OpaquePointer, _ response: HTTPResponse, _ re
     }
     guard let r = made else { return MHD_Result.NO }
     for (name, value) in response.headers { addHeader(r, name, value) }
-    addHeader(r, "X-Request-Id", request.requestId)
+    request.id.withCString { id in _ = baton_mhd_add_header(r, "X-Request-Id", id) }
     if close { addHeader(r, "Connection", "close") }
     let result = MHD_queue_response(connection, UInt32(response.status), r)
     MHD_destroy_response(r)
@@ -367,20 +367,3 @@ private func isSafeRequestId(_ s: String) -> Bool {
     }
 }
 
-/// Request ids are 64 random-looking bits as 16 hex digits: SplitMix64 over a counter that
-/// starts at a random seed. Distinct for 2^64 requests, and no getrandom(2) per request.
-private let requestIdCounter = Atomic<UInt64>({ var g = SystemRandomNumberGenerator(); return g.next() }())
-
-private func newRequestId() -> String {
-    var z = requestIdCounter.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    z ^= z >> 31
-    return String(unsafeUninitializedCapacity: 16) { buf in
-        for i in 0..<16 {
-            let nibble = UInt8(truncatingIfNeeded: z >> UInt64(60 - 4 * i)) & 0xF
-            buf[i] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble  // 0-9, a-f
-        }
-        return 16
-    }
-}
