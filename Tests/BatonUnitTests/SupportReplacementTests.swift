@@ -30,7 +30,8 @@ import Testing
             DecimalDigits.append(v, to: &out)
             #expect(out == [0x78] + Array(String(v).utf8), "\(v)")
         }
-        for (v, width, text) in [(5, 3, "005"), (123, 2, "123"), (0, 4, "0000"), (-7, 3, "-007"), (2026, 4, "2026")] as [(Int64, Int, String)] {
+        for (v, width, text) in [(5, 3, "005"), (123, 2, "123"), (0, 4, "0000"), (-7, 3, "-007"), (2026, 4, "2026"),
+                                 (7, 2, "07"), (42, 2, "42"), (0, 2, "00"), (9, 1, "9"), (99, 3, "099"), (99, 0, "99")] as [(Int64, Int, String)] {
             var out: [UInt8] = []
             DecimalDigits.append(v, minimumWidth: width, to: &out)
             #expect(String(decoding: out, as: UTF8.self) == text)

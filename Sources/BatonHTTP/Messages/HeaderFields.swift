@@ -36,22 +36,28 @@ public struct HeaderFields: Sendable {
     /// Appends a received field: its name lowercased (ASCII in one pass; a name with other
     /// bytes as `String.lowercased()` gives it), its value as given.
     mutating func appendReceived(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        if name.count + value.count <= 256, let n = name.baseAddress, name.allSatisfy({ $0 < 0x80 }) {
+        if name.count + value.count <= 256, let n = name.baseAddress {
             // A usual field: lowercased name and value formed on the stack and appended at
             // once (each `Array.append` pays its checks: about 200 instructions per field,
             // five fields per `POST /leader`; callgrind, issue 17).
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { chunk in
+            let appended: Bool = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { chunk in
                 let p = chunk.baseAddress!
+                var high: UInt8 = 0
                 for i in 0..<name.count {
                     let b = n[i]
-                    p[i] = b >= 0x41 && b <= 0x5A ? b &+ 0x20 : b
+                    high |= b
+                    p[i] = b &- 0x41 < 26 ? b | 0x20 : b
                 }
+                guard high < 0x80 else { return false }  // not ASCII: lowercased below
                 if let v = value.baseAddress, value.count > 0 { (p + name.count).update(from: v, count: value.count) }
                 bytes.append(contentsOf: UnsafeBufferPointer(start: p, count: name.count + value.count))
+                return true
             }
-            ends.append(bytes.count - value.count)
-            ends.append(bytes.count)
-            return
+            if appended {
+                ends.append(bytes.count - value.count)
+                ends.append(bytes.count)
+                return
+            }
         }
         if name.allSatisfy({ $0 < 0x80 }) {
             // Copied at once, then lowercased in place: appending byte by byte paid the

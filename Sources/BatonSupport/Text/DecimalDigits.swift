@@ -47,10 +47,15 @@ public enum DecimalDigits {
     /// least `minimumWidth` digits (at most 20; the sign is not counted), and returns how
     /// many bytes it wrote: at most 21, all before `end`.
     public static func write(_ v: Int64, minimumWidth: Int = 1, endingAt end: UnsafeMutablePointer<UInt8>) -> Int {
-        // Most are below 10: the lengths of a Redis command's arguments, counts.
-        if v >= 0 && v < 10 && minimumWidth <= 1 {
-            end[-1] = UInt8(truncatingIfNeeded: v) &+ 0x30
-            return 1
+        // Most are below 100: the lengths of a Redis command's arguments, counts.
+        if v >= 0 && v < 100 && minimumWidth <= 2 {
+            if v < 10 && minimumWidth <= 1 {
+                end[-1] = UInt8(truncatingIfNeeded: v) &+ 0x30
+                return 1
+            }
+            end[-2] = UInt8(truncatingIfNeeded: v / 10) &+ 0x30
+            end[-1] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+            return 2
         }
         var magnitude = v.magnitude
         let width = min(max(minimumWidth, 1), 20)
