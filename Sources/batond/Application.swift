@@ -26,7 +26,8 @@ final class Application: Sendable {
         self.config = config
         let log = Log.current
         let endpoint = try RedisEndpoint(url: config.redisURL, timeoutMs: config.redisTimeoutMs)
-        redis = PerThreadRedis(endpoint: endpoint)
+        // WAIT holds its connection until replicas answer: shared, it would hold up every command.
+        redis = PerThreadRedis(endpoint: endpoint, pipelined: config.redisPipeline && config.redisWaitReplicas == 0)
         let pgSettings = PostgresSettings(url: config.databaseURL, timeoutMs: config.pgTimeoutMs)
         postgres = PerThreadPostgres(settings: pgSettings)
         history = PostgresHistory(db: postgres)

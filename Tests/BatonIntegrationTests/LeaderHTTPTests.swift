@@ -320,7 +320,7 @@ import Testing
 
     @Test(arguments: [("BATON_BREAKER_THRESHOLD", "zero"), ("BATON_DEFAULT_TTL_MS", "10"), ("BATON_ON_REDIS_FAILURE", "maybe"),
                       ("BATON_REDIS_URL", "http://x"), ("BATON_LOG_FORMAT", "xml"), ("BATON_THREADS", "0"), ("BATON_AUTH", "off"),
-                      ("BATON_JELLYFIN_SCHEMA", "public; drop"), ("BATON_LISTEN", "nowhere")])
+                      ("BATON_JELLYFIN_SCHEMA", "public; drop"), ("BATON_LISTEN", "nowhere"), ("BATON_REDIS_PIPELINE", "yes")])
     func badValuesNameTheVariable(_ variable: String, _ value: String) throws {
         let (status, output) = try start(["BATON_API_TOKENS": "a-long-enough-token-123", variable: value])
         #expect(status == 2, "\(variable)=\(value) should stop start-up: \(output)")
@@ -335,7 +335,8 @@ import Testing
         for v in ["BATON_LISTEN", "BATON_REDIS_URL", "BATON_DATABASE_URL", "BATON_API_TOKENS", "BATON_API_TOKENS_FILE", "BATON_AUTH",
                   "BATON_DEFAULT_TTL_MS", "BATON_BREAKER_THRESHOLD", "BATON_BREAKER_COOLDOWN_MS", "BATON_ON_REDIS_FAILURE",
                   "BATON_REDIS_TIMEOUT_MS", "BATON_PG_TIMEOUT_MS", "BATON_SESSION_CACHE_TTL_MS", "BATON_JELLYFIN_SCHEMA",
-                  "BATON_LEGACY_AUTH", "BATON_THREADS", "BATON_LOG_LEVEL", "BATON_LOG_FORMAT", "--breaker-threshold", "--listen"] {
+                  "BATON_LEGACY_AUTH", "BATON_THREADS", "BATON_LOG_LEVEL", "BATON_LOG_FORMAT", "BATON_REDIS_PIPELINE",
+                  "--breaker-threshold", "--listen", "--redis-pipeline"] {
             #expect(r.output.contains(v), "--help lacks \(v)")
         }
         let flag = try TestEnvironment.run(TestEnvironment.batond, ["--breaker-threshold", "nope", "--api-tokens", "a-long-enough-token-123"])

@@ -1,7 +1,9 @@
 import BatonCore
 import BatonRedis
+import BatonSupport
 import BatonTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// One behaviour suite, run against the in-memory fake and against the real Redis
@@ -88,15 +90,53 @@ final class StoreHarness: Sendable {
             return StoreHarness(name: kind, leases: store, claims: store, redis: nil, fake: store) { clock.advance(ms: Int64($0)) }
         }
         let redis = try RedisProcess()
-        let conn = PerThreadRedis(endpoint: try RedisEndpoint(url: redis.url))
-        return StoreHarness(name: kind, leases: RedisLeaseStore(redis: conn), claims: RedisClaimStore(redis: conn), redis: redis) {
+        let conn = PerThreadRedis(endpoint: try RedisEndpoint(url: redis.url), pipelined: kind == "redis-pipeline")
+        let leases: any LeaseStore = kind == "redis-pipeline" ? PipelinedAcquires(RedisLeaseStore(redis: conn)) : RedisLeaseStore(redis: conn)
+        return StoreHarness(name: kind, leases: leases, claims: RedisClaimStore(redis: conn), redis: redis) {
             usleep(useconds_t($0 * 1_000))
         }
     }
 }
 
+/// The Redis store with every acquire sent through its ``RedisPipeline`` (the answer-later
+/// call `POST /leader` makes), waited for here: the behaviour suite then checks that path too.
+struct PipelinedAcquires: LeaseStore {
+    let store: RedisLeaseStore
+
+    init(_ store: RedisLeaseStore) {
+        precondition(store.answersLater, "the store has no pipeline")
+        self.store = store
+    }
+
+    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: () -> Guardrails) throws(BackendError) -> AcquireResult {
+        let rails = guardrails()
+        let answered = WakeSignal()
+        let result = Mutex<Result<AcquireResult, BackendError>?>(nil)
+        store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: { rails }) { r in
+            result.withLock { $0 = r }
+            answered.signal()
+        }
+        guard answered.wait(timeoutMs: 10_000), let r = result.withLock({ $0 }) else {
+            throw BackendError(.timeout, "the pipeline did not answer in 10 s")
+        }
+        return try r.get()
+    }
+
+    func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?,
+               guardrails: () -> Guardrails) throws(BackendError) -> RenewResult {
+        try store.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken, guardrails: guardrails)
+    }
+
+    func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
+        try store.release(lease, holder: holder, fencingToken: fencingToken)
+    }
+
+    func tenure(of lease: LeaseName) throws(BackendError) -> Tenure? { try store.tenure(of: lease) }
+    func knownLeases() throws(BackendError) -> [LeaseName] { try store.knownLeases() }
+}
+
 @Suite struct StoreBehaviourTests {
-    static let kinds = ["fake", "redis"]
+    static let kinds = ["fake", "redis", "redis-pipeline"]
     let lease = LeaseName("scheduler")!
     let task = TaskName("RefreshLibrary")!
     let a = Holder("pod-a")!

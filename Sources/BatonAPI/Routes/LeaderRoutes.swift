@@ -26,7 +26,17 @@ package struct LeaderRoutes {
         let body = try BodyReader(req.body, allowed: Self.acquireFields)
         let lease = try body.lease(), holder = try body.holder()
         let ttl = try body.int("ttl_ms", in: Limits.leaseTTL) ?? services.defaults.leaseTTLMs
-        return answer(services.election.acquire(lease, holder: holder, ttlMs: ttl, policy: try body.policy()), encoded: \.encodedJSON)
+        let policy = try body.policy()
+        guard services.election.answersLater else {
+            return answer(services.election.acquire(lease, holder: holder, ttlMs: ttl, policy: policy), encoded: \.encodedJSON)
+        }
+        // Through the Redis pipeline: the worker goes on with other requests, and the reply
+        // answers this one from the pipeline's reader thread (RedisPipeline).
+        let later = DeferredResponse(countsWhenAnswered: true)
+        services.election.acquire(lease, holder: holder, ttlMs: ttl, policy: policy) { decision in
+            later.fulfill(answer(decision, encoded: \.encodedJSON))
+        }
+        return .deferred(later)
     }
 
     private func state(_ req: HTTPRequest) throws(Problem) -> HTTPResponse {

@@ -39,7 +39,35 @@ public final class LeaderElection: Sendable {
         let floor = fencingFloor
         let rails = { floor.guardrails(for: .lease(lease)) }
         let switches = fencingFloor.serverSwitches
-        switch breaker(for: lease).run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) }) {
+        let outcome = breaker(for: lease).run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) })
+        return decide(outcome, lease, holder, ttlMs, policy, since: switches)
+    }
+
+    /// Whether ``acquire(_:holder:ttlMs:policy:completion:)`` answers without holding the
+    /// calling thread while the store works (see ``LeaseStore/answersLater``).
+    public var answersLater: Bool { store.answersLater }
+
+    /// ``acquire(_:holder:ttlMs:policy:)`` with its decision given to `completion`, on the
+    /// thread that has the store's answer: the same breaker, floor and fallback rules, in
+    /// two halves around the store's call.
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil,
+                        completion: @escaping @Sendable (Decision<LeaseView>) -> Void) {
+        let breaker = breaker(for: lease)
+        let switches = fencingFloor.serverSwitches
+        guard let call = breaker.start() else {
+            completion(decide(.rejected, lease, holder, ttlMs, policy, since: switches))
+            return
+        }
+        let floor = fencingFloor
+        store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: { floor.guardrails(for: .lease(lease)) }) { result in
+            completion(self.decide(breaker.finish(call, result), lease, holder, ttlMs, policy, since: switches))
+        }
+    }
+
+    /// What an acquire's outcome means for the caller.
+    private func decide(_ outcome: CircuitBreaker.Outcome<AcquireResult>, _ lease: LeaseName, _ holder: Holder, _ ttlMs: Int,
+                        _ policy: FailurePolicy?, since switches: Int) -> Decision<LeaseView> {
+        switch outcome {
         case .success(.acquired(let tenure, let previous)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             // In the history even when voided below: the server may keep it.

@@ -23,10 +23,30 @@ public protocol LeaseStore: Sendable {
     /// Which part of the store `lease` lives on, when parts fail on their own (a Redis
     /// Cluster shard): its breaker is then that part's (see ``BreakerDomains``). nil: one.
     func failureDomain(of lease: LeaseName) -> String?
+    /// Whether ``acquire(_:holder:ttlMs:guardrails:completion:)`` answers without holding
+    /// the calling thread while the store works.
+    var answersLater: Bool { get }
+    /// ``acquire(_:holder:ttlMs:guardrails:)`` with its result given to `completion`, on
+    /// whatever thread has it (exactly once). `guardrails` is asked, as there, once the
+    /// store knows which server answers.
+    func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: @escaping @Sendable () -> Guardrails,
+                 completion: @escaping @Sendable (Result<AcquireResult, BackendError>) -> Void)
 }
 
 extension LeaseStore {
     public func failureDomain(of lease: LeaseName) -> String? { nil }
+
+    public var answersLater: Bool { false }
+
+    /// At once, on the calling thread.
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: @escaping @Sendable () -> Guardrails,
+                        completion: @escaping @Sendable (Result<AcquireResult, BackendError>) -> Void) {
+        do throws(BackendError) {
+            completion(.success(try acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: guardrails)))
+        } catch {
+            completion(.failure(error))
+        }
+    }
 }
 
 public enum AcquireResult: Sendable, Equatable {

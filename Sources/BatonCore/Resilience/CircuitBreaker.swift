@@ -92,16 +92,39 @@ public final class CircuitBreaker: Sendable {
             guard state == .closed else { return .rejected }
             do { return .success(try body()) } catch { return .failure(error, opened: false) }
         }
-        guard let isProbe = admit() else { return .rejected }
-        do {
-            let value = try body()
+        guard let call = start() else { return .rejected }
+        do throws(BackendError) {
+            return finish(call, .success(try body()))
+        } catch {
+            return finish(call, .failure(error))
+        }
+    }
+
+    /// A call let through by ``start()``, to be recorded by ``finish(_:_:)``.
+    public struct Call: Sendable {
+        /// Whether the call is the probe of a half-open breaker.
+        let isProbe: Bool
+    }
+
+    /// The first half of ``run(_:)``, for a call answered later on another thread (the
+    /// asynchronous `POST /leader`): nil when the breaker lets no call through now.
+    public func start() -> Call? {
+        admit().map(Call.init(isProbe:))
+    }
+
+    /// The second half: records the result of a call ``start()`` let through, as
+    /// ``run(_:)`` does. Every started call must be finished (a probe left unfinished keeps
+    /// the breaker half-open).
+    public func finish<Value>(_ call: Call, _ result: Result<Value, BackendError>) -> Outcome<Value> {
+        switch result {
+        case .success(let value):
             let wall = clock.wallMs()
             inner.withLock { s in
                 s.move(to: .closed, atMs: wall)
                 s.consecutiveFailures = 0
             }
             return .success(value)
-        } catch where error.kind == .misconfigured {
+        case .failure(let error) where error.kind == .misconfigured:
             let wall = clock.wallMs()
             inner.withLock { s in
                 s.move(to: .closed, atMs: wall)
@@ -109,9 +132,8 @@ public final class CircuitBreaker: Sendable {
                 s.lastError = error.description
             }
             return .failure(error, opened: false)
-        } catch {
-            let opened = recordFailure(error, probe: isProbe)
-            return .failure(error, opened: opened)
+        case .failure(let error):
+            return .failure(error, opened: recordFailure(error, probe: call.isProbe))
         }
     }
 

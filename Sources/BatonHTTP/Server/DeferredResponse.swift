@@ -26,7 +26,31 @@ public final class DeferredResponse: Sendable {
 
     private let state = Mutex<State>(.waiting)
 
-    public init() {}
+    /// Whether the request is counted (metrics: status, duration) when it is answered, not
+    /// when it is held: an answer that is merely late (`POST /leader` through the Redis
+    /// pipeline), not a blocking read whose held time is no request's latency.
+    public let countsWhenAnswered: Bool
+
+    private struct Watch {
+        var answer: HTTPResponse?
+        var body: (@Sendable (HTTPResponse) -> Void)?
+    }
+    private let watch = Mutex(Watch())
+
+    public init(countsWhenAnswered: Bool = false) {
+        self.countsWhenAnswered = countsWhenAnswered
+    }
+
+    /// Calls `body` once with the answer, on the thread that gives it, or at once when it is
+    /// already given. One `body` per response.
+    public func whenAnswered(_ body: @escaping @Sendable (HTTPResponse) -> Void) {
+        let given: HTTPResponse? = watch.withLock { w in
+            if let a = w.answer { return a }
+            w.body = body
+            return nil
+        }
+        if let given { body(given) }
+    }
 
     /// Gives the answer. Returns false when there was one already (the first one wins).
     @discardableResult
@@ -43,9 +67,14 @@ public final class DeferredResponse: Sendable {
                 return -1
             }
         }
-        guard let resume else { return true }
         if resume == -1 { return false }
-        resumeConnection(resume)
+        let watcher: (@Sendable (HTTPResponse) -> Void)? = watch.withLock { w in
+            w.answer = response
+            defer { w.body = nil }
+            return w.body
+        }
+        watcher?(response)
+        if let resume { resumeConnection(resume) }
         return true
     }
 

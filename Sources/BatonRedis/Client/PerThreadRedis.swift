@@ -15,8 +15,14 @@ public final class PerThreadRedis: Sendable {
     public let cluster: ClusterSlotMap?
     private let connections: PerThread<RedisConnection>
     private let routers: PerThread<ClusterRouter>?
+    /// The connection every thread sends `POST /leader`'s script to without waiting for the
+    /// reply (nil: each thread waits on its own; see ``RedisPipeline``).
+    public let pipeline: RedisPipeline?
 
-    public init(endpoint: RedisEndpoint) {
+    /// - Parameter pipelined: whether to open a ``RedisPipeline`` (for redis:// and
+    ///   unix:// only: under Cluster a command has its node, and under Sentinel the blocking
+    ///   connections' failover rules apply to every command).
+    public init(endpoint: RedisEndpoint, pipelined: Bool = false) {
         self.endpoint = endpoint
         let server = RedisServerIdentity()
         self.server = server
@@ -28,9 +34,11 @@ public final class PerThreadRedis: Sendable {
             let seed = cluster.seeds[0]
             connections = PerThread { RedisConnection(endpoint: cluster.endpoint(of: seed), identity: cluster.identity(of: seed), clusterNode: true) }
             routers = PerThread { ClusterRouter(map: cluster) }
+            pipeline = nil
         } else {
             connections = PerThread { RedisConnection(endpoint: endpoint, identity: server, master: sentinel) }
             routers = nil
+            pipeline = pipelined && sentinel == nil ? RedisPipeline(connection: RedisConnection(endpoint: endpoint, identity: server)) : nil
         }
     }
 

@@ -12,7 +12,7 @@ import Glibc
 public final class RedisConnection {
     public let endpoint: RedisEndpoint
     private let identity: RedisServerIdentity?
-    private var context: UnsafeMutablePointer<redisContext>?
+    private(set) var context: UnsafeMutablePointer<redisContext>?
     /// The `run_id` of the server this connection reached ("" when it does not say).
     public private(set) var serverRunId = ""
     /// INFO's `redis_mode` of the server this connection reached ("" when INFO is denied).
@@ -82,13 +82,7 @@ public final class RedisConnection {
     /// the server (see ``FencingLua``) then always names the one that runs it, even when
     /// the first attempt reconnects.
     public func command(building build: (_ serverRunId: String) -> RedisCommand) throws(BackendError) -> RedisReply {
-        // No command goes to a server the sentinels no longer name.
-        if let master, context != nil, master.generation != masterGeneration { close() }
-        // Nor to a server another worker has left: behind a TCP proxy that briefly routed
-        // new connections to two writable masters, each worker kept the one it reached and
-        // batond granted from both (chaos/proxy.py: overlapping tenures, tokens going back).
-        // The newest server any worker reached is the one; the others reconnect first.
-        if context != nil, !serverRunId.isEmpty, let current = identity?.runId, current != serverRunId { close() }
+        if hasLeftServer { close() }
         let reused = context != nil
         do {
             do {
@@ -112,15 +106,33 @@ public final class RedisConnection {
 
     private func attempt(_ build: (String) -> RedisCommand) throws(BackendError) -> RedisReply {
         let c = try connected()
-        let reply = try send(c, build(serverRunId))
+        return try classified(try send(c, build(serverRunId))).get()
+    }
+
+    /// An error reply that means an outage or a misconfiguration is a failure; any other
+    /// reply (other error replies included: scripts use them) is the command's answer.
+    func classified(_ reply: RedisReply) -> Result<RedisReply, BackendError> {
         if case .error(let message) = reply {
             switch RedisErrorClass.of(message, followsFailover: followsFailover, inCluster: clusterNode) {
-            case .unavailable: throw BackendError(.server, message)
-            case .misconfigured(let what): throw BackendError(misconfigured: what, String(message.prefix(200)))
+            case .unavailable: return .failure(BackendError(.server, message))
+            case .misconfigured(let what): return .failure(BackendError(misconfigured: what, String(message.prefix(200))))
             case .answer: break
             }
         }
-        return reply
+        return .success(reply)
+    }
+
+    /// Whether the open connection reaches a server batond should no longer use: one the
+    /// sentinels no longer name, or one another worker has left (behind a TCP proxy that
+    /// briefly routed new connections to two writable masters, each worker kept the one it
+    /// reached and batond granted from both: chaos/proxy.py, overlapping tenures, tokens
+    /// going back). The newest server any worker reached is the one; the others reconnect
+    /// first.
+    var hasLeftServer: Bool {
+        guard context != nil else { return false }
+        if let master, master.generation != masterGeneration { return true }
+        if !serverRunId.isEmpty, let current = identity?.runId, current != serverRunId { return true }
+        return false
     }
 
     /// Whether READONLY and a replica role mean "a failover happened" (Sentinel) rather
@@ -158,11 +170,11 @@ public final class RedisConnection {
     }
 
     /// Lets go of a reply hiredis handed over, once it is copied.
-    private func release(_ raw: UnsafeMutableRawPointer) {
+    func release(_ raw: UnsafeMutableRawPointer) {
         if let replies { baton_arena_reset(replies) } else { freeReplyObject(raw) }
     }
 
-    private func connected() throws(BackendError) -> UnsafeMutablePointer<redisContext> {
+    func connected() throws(BackendError) -> UnsafeMutablePointer<redisContext> {
         if let c = context { return c }
         let tv = timeval(tv_sec: endpoint.timeoutMs / 1000, tv_usec: (endpoint.timeoutMs % 1000) * 1000)
         let made: UnsafeMutablePointer<redisContext>?
@@ -262,7 +274,7 @@ public final class RedisConnection {
     /// Writes all of `bytes` to the connection's socket, as hiredis' redisBufferWrite does
     /// (blocking, under the send timeout redisSetTimeout set; EINTR retried). Returns 0, or
     /// the errno that stopped it.
-    private static func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32 {
+    static func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32 {
         guard var p = bytes.baseAddress else { return 0 }
         var left = bytes.count
         while left > 0 {
@@ -280,12 +292,12 @@ public final class RedisConnection {
     }
 
     /// A failed write of a command, as ``error(of:during:kind:)`` would name it.
-    private static func error(writing code: Int32) -> BackendError {
+    static func error(writing code: Int32) -> BackendError {
         let timedOut = code == EAGAIN || code == EWOULDBLOCK || code == ETIMEDOUT
         return BackendError(timedOut ? .timeout : .io, "redis command: write: \(String(cString: strerror(code)))")
     }
 
-    private static func error(of c: UnsafeMutablePointer<redisContext>, during what: String, kind: BackendError.Kind? = nil) -> BackendError {
+    static func error(of c: UnsafeMutablePointer<redisContext>, during what: String, kind: BackendError.Kind? = nil) -> BackendError {
         let text = withUnsafeBytes(of: c.pointee.errstr) { buf in
             String(decoding: buf.prefix { $0 != 0 }, as: UTF8.self)
         }

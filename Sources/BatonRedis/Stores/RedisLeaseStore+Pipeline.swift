@@ -1,0 +1,56 @@
+public import BatonCore
+
+/// `POST /leader` through the shared pipelined connection (``RedisPipeline``): the worker
+/// thread writes the acquire script's call and goes on; the reply completes the request on
+/// the pipeline's reader thread.
+extension RedisLeaseStore {
+    /// Whether acquires go through the pipeline: there is one (not under Cluster or
+    /// Sentinel), and grants need no `WAIT` (which would hold up every command behind it).
+    public var answersLater: Bool { redis.pipeline != nil && wait == nil }
+
+    public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: @escaping @Sendable () -> Guardrails,
+                        completion: @escaping @Sendable (Result<AcquireResult, BackendError>) -> Void) {
+        let script = LeaseScripts.acquire
+        let store = self
+        // The blocking path, for what the pipeline does not take and for what it lost: it
+        // reconnects, follows the rules of RedisConnection.command(building:) and runs EVAL
+        // when the server does not have the script yet.
+        let blocking: @Sendable () -> Void = {
+            do throws(BackendError) {
+                completion(.success(try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: guardrails)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+        guard answersLater, let pipeline = redis.pipeline else { return blocking() }
+        let sent = pipeline.send({ runId in
+            // As LuaScript.run frames it, with the guardrails asked once the server is known.
+            var command = RedisCommand(capacity: 512)
+            command.append("EVALSHA", "", "")
+            command.append(script.sha)
+            command.append(2)
+            RedisKeys.appendLeaseKeys(lease, to: &command)
+            command.append(holder.value)
+            command.append(ttlMs)
+            command.append(guardrails(), serverRunId: runId)
+            return command
+        }) { reply in
+            switch reply {
+            case .success(.error(let message)) where message.hasPrefix("NOSCRIPT"):
+                blocking()
+            case .success(.error(let message)):
+                completion(.failure(BackendError(.protocolError, "script \(script.name): \(message.prefix(200))")))
+            case .success(let r):
+                do throws(BackendError) { completion(.success(try LeaseReplies.acquire(r))) } catch { completion(.failure(error)) }
+            case .failure(let error) where error.kind == .io:
+                // The connection broke under it (a Redis restart, an idle timeout): once more on
+                // a fresh one, as a connection of one's own retries an I/O error. The script is
+                // idempotent for its holder: a second run renews what the first granted.
+                blocking()
+            case .failure(let error):
+                completion(.failure(error))
+            }
+        }
+        if !sent { blocking() }
+    }
+}
