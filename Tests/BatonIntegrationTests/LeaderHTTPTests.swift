@@ -26,6 +26,22 @@ import Testing
         #expect(state.status == 200 && state["holder"] as? String == winner)
     }
 
+    /// POST /leader goes through the Redis pipeline by default and is answered later, from
+    /// its reader thread: the metrics still count each request under the status it got,
+    /// and the same answers come back with the pipeline off.
+    @Test(arguments: ["on", "off"]) func answersAndMetricsWithThePipelineOnAndOff(_ pipeline: String) throws {
+        let s = try Stack(extra: ["BATON_REDIS_PIPELINE": pipeline])
+        #expect(try acquire(s.client, "pod-a").status == 200)
+        #expect(try acquire(s.client, "pod-a").status == 200)
+        let refused = try acquire(s.client, "pod-b")
+        #expect(refused.status == 409 && refused["holder"] as? String == "pod-a")
+        #expect(try acquire(s.client, "pod-b", extra: #","ttl_ms":5"#).status == 400)
+        let metrics = try s.client.get("/metrics").text
+        #expect(metrics.contains(#"baton_http_requests_total{route="/leader",method="POST",status="200"} 2"#), "\(metrics)")
+        #expect(metrics.contains(#"baton_http_requests_total{route="/leader",method="POST",status="409"} 1"#))
+        #expect(metrics.contains(#"baton_http_requests_total{route="/leader",method="POST",status="400"} 1"#))
+    }
+
     @Test func renewByANonHolderIsRefusedAndNeverReacquires() throws {
         let s = try Stack()
         let mine = try acquire(s.client, "pod-a")
