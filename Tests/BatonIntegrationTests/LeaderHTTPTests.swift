@@ -26,11 +26,16 @@ import Testing
         #expect(state.status == 200 && state["holder"] as? String == winner)
     }
 
-    /// POST /leader goes through the Redis pipeline by default and is answered later, from
-    /// its reader thread: the metrics still count each request under the status it got,
-    /// and the same answers come back with the pipeline off.
+    /// POST /leader goes through the Redis pipeline (by default, while other requests are
+    /// in flight: a blocking read is held here) and is answered later, from its reader
+    /// thread: the metrics still count each request under the status it got, and the same
+    /// answers come back with the pipeline off.
     @Test(arguments: ["on", "off"]) func answersAndMetricsWithThePipelineOnAndOff(_ pipeline: String) throws {
         let s = try Stack(extra: ["BATON_REDIS_PIPELINE": pipeline])
+        let port = s.batond.port
+        let watching = Thread { _ = try? HTTPClient(port: port, token: BatondProcess.token).get("/leader?lease=elsewhere&index=0&wait=6s") }
+        watching.start()
+        #expect(try eventually(5) { (try s.client.get("/status").json["watch"] as? [String: Any])?["watchers"] as? Int == 1 })
         #expect(try acquire(s.client, "pod-a").status == 200)
         #expect(try acquire(s.client, "pod-a").status == 200)
         let refused = try acquire(s.client, "pod-b")

@@ -25,6 +25,9 @@ public struct HTTPRequest: Sendable {
     public var requestId: String { id.text }
     /// The same, without spelling a generated one (see ``RequestId``).
     public let id: RequestId
+    /// Requests the server was handling when this one was read, itself included (held
+    /// ones too): 1 when it is the only one.
+    public var concurrency = 1
 
     /// `fields` defaults to `headers` (and when given, `headers` is read from it);
     /// `queryString` to `query` re-encoded.

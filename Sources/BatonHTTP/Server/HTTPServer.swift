@@ -280,9 +280,11 @@ private func collect(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, 
     }
     let incoming = values.headers.first("x-request-id")
     let id = incoming.flatMap { isSafeRequestId($0) ? RequestId.given($0) : nil } ?? RequestId.next()
-    return HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: url.map(URIDecoding.decoded) ?? "/",
-                       headerFields: values.headers, query: values.query, body: body, id: id,
-                       queryString: values.queryString)
+    var request = HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: url.map(URIDecoding.decoded) ?? "/",
+                              headerFields: values.headers, query: values.query, body: body, id: id,
+                              queryString: values.queryString)
+    request.concurrency = server.inFlight.load(ordering: .relaxed)
+    return request
 }
 
 private struct CollectedValues {
