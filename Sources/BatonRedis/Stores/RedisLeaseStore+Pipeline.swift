@@ -23,7 +23,7 @@ extension RedisLeaseStore {
             }
         }
         guard answersLater, let pipeline = redis.pipeline else { return blocking() }
-        let sent = pipeline.send({ runId in
+        let command: @Sendable (String) -> RedisCommand = { runId in
             // As LuaScript.run frames it, with the guardrails asked once the server is known.
             var command = RedisCommand(capacity: 512)
             command.append("EVALSHA", "", "")
@@ -34,23 +34,29 @@ extension RedisLeaseStore {
             command.append(ttlMs)
             command.append(guardrails(), serverRunId: runId)
             return command
-        }) { reply in
+        }
+        // The reply, on the pipeline's reader thread: nothing here may wait long, or every
+        // reply behind it waits too.
+        @Sendable func answer(_ reply: Result<RedisReply, BackendError>, retried: Bool) {
             switch reply {
             case .success(.error(let message)) where message.hasPrefix("NOSCRIPT"):
+                // The server does not have the script (a restart, a failover): one EVAL on the
+                // blocking path caches it; Redis is up and answering.
                 blocking()
             case .success(.error(let message)):
                 completion(.failure(BackendError(.protocolError, "script \(script.name): \(message.prefix(200))")))
             case .success(let r):
                 do throws(BackendError) { completion(.success(try LeaseReplies.acquire(r))) } catch { completion(.failure(error)) }
-            case .failure(let error) where error.kind == .io:
+            case .failure(let error) where error.kind == .io && !retried:
                 // The connection broke under it (a Redis restart, an idle timeout): once more on
                 // a fresh one, as a connection of one's own retries an I/O error. The script is
-                // idempotent for its holder: a second run renews what the first granted.
-                blocking()
+                // idempotent for its holder: a second run renews what the first granted. When
+                // the pipeline cannot send it now, the failure stands.
+                if !pipeline.send(command, completion: { answer($0, retried: true) }) { completion(.failure(error)) }
             case .failure(let error):
                 completion(.failure(error))
             }
         }
-        if !sent { blocking() }
+        if !pipeline.send(command, completion: { answer($0, retried: false) }) { blocking() }
     }
 }
