@@ -15,9 +15,10 @@ import Synchronization
 /// one go. Measured: `POST /leader` 38,500/s against 30,500–33,500/s with the same binary,
 /// Redis 11.8–12.4 µs per request against 18.0–20.0 µs (bench/README.md).
 ///
-/// How: a command is written under a lock, and its completion queued in the same step, so
-/// the queue is in the order of the wire. The reader reads replies in that order and hands
-/// each to its completion, on the reader thread. A failed read (the server went away, or
+/// How: a command is framed into an out-box under a lock, and its completion queued in the
+/// same step, so the queue is in the order of the wire; whichever writer finds nobody
+/// writing sends the out-box, outside the lock. The reader reads replies in that order and
+/// hands each to its completion, on the reader thread. A failed read (the server went away, or
 /// said nothing within the command timeout) fails every queued command, with an unknown
 /// outcome (each may have run), and closes the connection; the next command reconnects.
 ///
@@ -202,12 +203,14 @@ public final class RedisPipeline: Sendable {
     /// The connection, touched under the state's lock by writers, and by the reader outside
     /// it only to read from a context it got under the lock while commands were waiting.
     private final class Shared: @unchecked Sendable {
-        // @unchecked: writers (`send`) use the connection only with `state` locked. The reader
-        // reads from the hiredis context outside the lock, but only while a command waits,
-        // and nothing closes or reconnects the connection while one does: `send` closes it
-        // only when nothing waits, else it shuts the socket down (ending the reader's read)
-        // and the reader closes it under the lock. Writers touch the socket with send(2)
-        // only; the context's reader state and error fields are the reader thread's.
+        // @unchecked: `send` uses the connection only with `state` locked. Outside the lock,
+        // the one writer that is flushing (`flushing`) writes to the socket with send(2), and
+        // the reader reads from the hiredis context, but only while a command waits. Nothing
+        // closes or reconnects the connection while either may use it: `send` closes it only
+        // when nothing waits and nobody flushes, else it shuts the socket down (ending the
+        // reader's read); the reader closes it under the lock, or leaves that to the flusher
+        // (`closeWhenFlushed`); the flusher closes it under the lock when it is done. The
+        // context's reader state and error fields are the reader thread's alone.
         let value: RedisConnection
         init(_ value: RedisConnection) { self.value = value }
     }
