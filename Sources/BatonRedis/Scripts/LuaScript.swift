@@ -30,23 +30,32 @@ public struct LuaScript: Sendable {
     /// them straight into the command, see ``RedisKeys``).
     public func run(on connection: any RedisCommanding, keyCount: Int, keys: (_ command: inout RedisCommand) -> Void,
                     args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void) throws(BackendError) -> RedisReply {
-        func build(_ verb: StaticString, _ body: String, _ runId: String) -> RedisCommand {
-            // Room for the scripts' arguments (names, holder, run id, ~15 of them) at once.
-            var command = RedisCommand(capacity: body.utf8.count + 512)
-            command.append(verb, "", "")
-            command.append(body)
-            command.append(keyCount)
-            keys(&command)
-            args(&command, runId)
-            return command
-        }
-        var reply = try connection.command { build("EVALSHA", sha, $0) }
+        var reply = try connection.command { evalsha(keyCount: keyCount, keys: keys, args: args, serverRunId: $0) }
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            reply = try connection.command { build("EVAL", source, $0) }
+            reply = try connection.command { command("EVAL", source, keyCount: keyCount, keys: keys, args: args, serverRunId: $0) }
         }
         if case .error(let message) = reply {
             throw BackendError(.protocolError, "script \(name): \(message.prefix(200))")
         }
         return reply
+    }
+
+    /// The `EVALSHA` call of the script for the server whose run id is `serverRunId` (also
+    /// what the Redis pipeline sends; a NOSCRIPT answer then goes through ``run(on:keyCount:keys:args:)``).
+    func evalsha(keyCount: Int, keys: (_ command: inout RedisCommand) -> Void,
+                 args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void, serverRunId: String) -> RedisCommand {
+        command("EVALSHA", sha, keyCount: keyCount, keys: keys, args: args, serverRunId: serverRunId)
+    }
+
+    private func command(_ verb: StaticString, _ body: String, keyCount: Int, keys: (_ command: inout RedisCommand) -> Void,
+                         args: (_ command: inout RedisCommand, _ serverRunId: String) -> Void, serverRunId: String) -> RedisCommand {
+        // Room for the scripts' arguments (names, holder, run id, ~15 of them) at once.
+        var command = RedisCommand(capacity: body.utf8.count + 512)
+        command.append(verb, "", "")
+        command.append(body)
+        command.append(keyCount)
+        keys(&command)
+        args(&command, serverRunId)
+        return command
     }
 }

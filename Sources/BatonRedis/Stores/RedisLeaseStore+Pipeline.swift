@@ -23,17 +23,11 @@ extension RedisLeaseStore {
             }
         }
         guard answersLater, let pipeline = redis.pipeline else { return blocking() }
+        // The blocking acquire's call, with the guardrails asked once the server is known.
         let command: @Sendable (String) -> RedisCommand = { runId in
-            // As LuaScript.run frames it, with the guardrails asked once the server is known.
-            var command = RedisCommand(capacity: 512)
-            command.append("EVALSHA", "", "")
-            command.append(script.sha)
-            command.append(2)
-            RedisKeys.appendLeaseKeys(lease, to: &command)
-            command.append(holder.value)
-            command.append(ttlMs)
-            command.append(guardrails(), serverRunId: runId)
-            return command
+            script.evalsha(keyCount: 2, keys: { RedisKeys.appendLeaseKeys(lease, to: &$0) }, args: { command, runId in
+                RedisLeaseStore.appendAcquireArguments(to: &command, holder: holder, ttlMs: ttlMs, guardrails: guardrails(), serverRunId: runId)
+            }, serverRunId: runId)
         }
         // The reply, on the pipeline's reader thread: nothing here may wait long, or every
         // reply behind it waits too.

@@ -14,9 +14,7 @@ public struct RedisLeaseStore: LeaseStore {
 
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: () -> Guardrails) throws(BackendError) -> AcquireResult {
         let r = try run(LeaseScripts.acquire, lease) { command, runId in
-            command.append(holder.value)
-            command.append(ttlMs)
-            command.append(guardrails(), serverRunId: runId)
+            Self.appendAcquireArguments(to: &command, holder: holder, ttlMs: ttlMs, guardrails: guardrails(), serverRunId: runId)
         }
         let result = try LeaseReplies.acquire(r)
         switch result {
@@ -29,6 +27,15 @@ public struct RedisLeaseStore: LeaseStore {
             break
         }
         return result
+    }
+
+    /// The acquire script's arguments after its keys (see ``LeaseScripts/acquire``), for the
+    /// blocking call and the pipelined one alike.
+    static func appendAcquireArguments(to command: inout RedisCommand, holder: Holder, ttlMs: Int, guardrails: Guardrails,
+                                       serverRunId: String) {
+        command.append(holder.value)
+        command.append(ttlMs)
+        command.append(guardrails, serverRunId: serverRunId)
     }
 
     public func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?,
