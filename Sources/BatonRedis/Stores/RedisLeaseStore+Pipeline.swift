@@ -45,8 +45,11 @@ extension RedisLeaseStore {
                 // The connection broke under it (a Redis restart, an idle timeout): once more on
                 // a fresh one, as a connection of one's own retries an I/O error. The script is
                 // idempotent for its holder: a second run renews what the first granted. When
-                // the pipeline cannot send it now, the failure stands.
-                if !pipeline.send(command, completion: { answer($0, retried: true) }) { completion(.failure(error)) }
+                // the pipeline cannot send it yet (a writer may still be finishing with the
+                // broken connection: StoreBehaviourTests saw the restart's error surface), the
+                // blocking path does. An I/O error is a broken or refused connection, not a hung
+                // server, so that call does not hold this reader thread for long.
+                if !pipeline.send(command, completion: { answer($0, retried: true) }) { blocking() }
             case .failure(let error):
                 completion(.failure(error))
             }
