@@ -188,4 +188,69 @@ import Testing
             Issue.record("a shard's change voided an extension"); return
         }
     }
+
+    /// A store that answers later, as the Redis pipeline does: the command is framed (its
+    /// guardrails asked) on the calling thread, and answered on another one, the pipeline's
+    /// reader, which first runs `onReader`.
+    final class AnsweredElsewhere: LeaseStore {
+        let inner: InMemoryStore
+        let beforeFraming = Mutex<(@Sendable () -> Void)?>(nil)
+        let onReader = Mutex<(@Sendable () -> Void)?>(nil)
+        init(clock: ManualClock) { inner = InMemoryStore(clock: clock) }
+        var answersLater: Bool { true }
+        func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: @escaping @Sendable () -> Guardrails,
+                     completion: @escaping @Sendable (Result<AcquireResult, BackendError>) -> Void) {
+            beforeFraming.withLock { $0 }?()
+            let rails = guardrails()
+            let (inner, reader) = (inner, onReader.withLock { $0 })
+            ServerSwitchTests.onAnotherWorker {
+                reader?()
+                completion(Result { () throws(BackendError) in try inner.acquire(lease, holder: holder, ttlMs: ttlMs) { rails } })
+            }
+        }
+        func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, guardrails: () -> Guardrails) throws(BackendError) -> AcquireResult {
+            try inner.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: guardrails)
+        }
+        func renew(_ lease: LeaseName, holder: Holder, ttlMs: Int, fencingToken: FencingToken?, guardrails: () -> Guardrails) throws(BackendError) -> RenewResult {
+            try inner.renew(lease, holder: holder, ttlMs: ttlMs, fencingToken: fencingToken, guardrails: guardrails)
+        }
+        func release(_ lease: LeaseName, holder: Holder, fencingToken: FencingToken?) throws(BackendError) -> ReleaseResult {
+            try inner.release(lease, holder: holder, fencingToken: fencingToken)
+        }
+        func tenure(of lease: LeaseName) throws(BackendError) -> Tenure? { try inner.tenure(of: lease) }
+        func knownLeases() throws(BackendError) -> [LeaseName] { try inner.knownLeases() }
+    }
+
+    /// A pipelined grant is judged where its command was framed, then strictly: the reader
+    /// thread that answers may itself have reached a new server (its blocking fallback) after
+    /// the command went to the old one. Judged on the reader by the per-thread rule, that
+    /// answer stood (ChaosSafetyTests with BATON_REDIS_PIPELINE=on: 14 overlapping tenures).
+    @Test func aPipelinedGrantIsJudgedWhereItWasFramedNotWhereItWasAnswered() {
+        let store = AnsweredElsewhere(clock: clock)
+        let floor = DurableFencingFloor(clock: clock)
+        let e = LeaderElection(store: store, breaker: CircuitBreaker(backend: .redis, clock: clock), defaultPolicy: .grant,
+                               history: RecordingHistory(), fencingFloor: floor, clock: clock)
+        func acquire(_ lease: LeaseName) -> Decision<LeaseView>? {
+            let answer = Mutex<Decision<LeaseView>?>(nil)
+            e.acquire(lease, holder: a, ttlMs: 3_000) { d in answer.withLock { $0 = d } }
+            return answer.withLock { $0 }
+        }
+        // The reader reaches the new server itself, after this command went to the old one.
+        store.onReader.withLock { $0 = { floor.storeChanged() } }
+        guard case .recovering = acquire(LeaseName("one")!) else {
+            Issue.record("a grant from the server the reader had left was answered as a grant"); return
+        }
+        // The thread that framed the command reached the new server itself first: it stands.
+        store.onReader.withLock { $0 = nil }
+        store.beforeFraming.withLock { $0 = { floor.storeChanged() } }
+        #expect(acquire(LeaseName("two")!)?.value?.acquired == true)
+        // Another worker switched after this thread did, before the command was framed.
+        store.beforeFraming.withLock { $0 = { floor.storeChanged(); onAnotherWorker { floor.storeChanged() } } }
+        guard case .recovering = acquire(LeaseName("three")!) else {
+            Issue.record("a switch by another worker before framing was not seen"); return
+        }
+        // No switch at all: a plain grant.
+        store.beforeFraming.withLock { $0 = nil }
+        #expect(acquire(LeaseName("four")!)?.value?.acquired == true)
+    }
 }

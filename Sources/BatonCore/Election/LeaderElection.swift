@@ -40,7 +40,7 @@ public final class LeaderElection: Sendable {
         let rails = { floor.guardrails(for: .lease(lease)) }
         let switches = fencingFloor.serverSwitches
         let outcome = breaker(for: lease).run({ () throws(BackendError) in try store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) })
-        return decide(outcome, lease, holder, ttlMs, policy, since: switches)
+        return decide(outcome, lease, holder, ttlMs, policy) { floor.switchedUnderneath(since: switches) }
     }
 
     /// Whether ``acquire(_:holder:ttlMs:policy:completion:)`` answers without holding the
@@ -49,36 +49,41 @@ public final class LeaderElection: Sendable {
 
     /// ``acquire(_:holder:ttlMs:policy:)`` with its decision given to `completion`, on the
     /// thread that has the store's answer: the same breaker, floor and fallback rules, in
-    /// two halves around the store's call.
+    /// two halves around the store's call. A change of server is judged where the command is
+    /// framed and strictly after (``SwitchWitness``), not on the thread that answers.
     public func acquire(_ lease: LeaseName, holder: Holder, ttlMs: Int, policy: FailurePolicy? = nil,
                         completion: @escaping @Sendable (Decision<LeaseView>) -> Void) {
         let breaker = breaker(for: lease)
-        let switches = fencingFloor.serverSwitches
+        let floor = fencingFloor
+        let witness = SwitchWitness(floor)
         guard let call = breaker.start() else {
-            completion(decide(.rejected, lease, holder, ttlMs, policy, since: switches))
+            completion(decide(.rejected, lease, holder, ttlMs, policy) { false })
             return
         }
-        let floor = fencingFloor
-        store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: { floor.guardrails(for: .lease(lease)) }) { result in
-            completion(self.decide(breaker.finish(call, result), lease, holder, ttlMs, policy, since: switches))
+        let rails: @Sendable () -> Guardrails = {
+            witness.framed(floor)
+            return floor.guardrails(for: .lease(lease))
+        }
+        store.acquire(lease, holder: holder, ttlMs: ttlMs, guardrails: rails) { result in
+            completion(self.decide(breaker.finish(call, result), lease, holder, ttlMs, policy) { witness.switchedUnderneath(floor) })
         }
     }
 
     /// What an acquire's outcome means for the caller.
     private func decide(_ outcome: CircuitBreaker.Outcome<AcquireResult>, _ lease: LeaseName, _ holder: Holder, _ ttlMs: Int,
-                        _ policy: FailurePolicy?, since switches: Int) -> Decision<LeaseView> {
+                        _ policy: FailurePolicy?, switchedUnderneath: () -> Bool) -> Decision<LeaseView> {
         switch outcome {
         case .success(.acquired(let tenure, let previous)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             // In the history even when voided below: the server may keep it.
             history.record(.tenureStarted(TenureRecord(lease: lease, tenure: tenure)))
-            if let refused = voidIfServerSwitched(lease, tenure, since: switches, ttlMs: ttlMs) { return refused }
+            if let refused = voidIfServerSwitched(lease, tenure, switchedUnderneath(), ttlMs: ttlMs) { return refused }
             events.leaseAcquired(lease, transition: previous != holder)
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder, acquired: true))
         case .success(.renewed(let tenure)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             recordIfUnanswered(lease, tenure)
-            if let refused = voidIfServerSwitched(lease, tenure, since: switches, ttlMs: ttlMs) { return refused }
+            if let refused = voidIfServerSwitched(lease, tenure, switchedUnderneath(), ttlMs: ttlMs) { return refused }
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
         case .success(.heldByOther(let tenure)):
             return .conflict(LeaseView(lease: lease, tenure: tenure, caller: holder))
@@ -106,7 +111,7 @@ public final class LeaderElection: Sendable {
         case .success(.renewed(let tenure)):
             fencingFloor.observe(tenure.fencingToken, ttlMs: ttlMs, for: .lease(lease))
             recordIfUnanswered(lease, tenure)
-            if voidIfServerSwitched(lease, tenure, since: switches, ttlMs: ttlMs) != nil {
+            if voidIfServerSwitched(lease, tenure, fencingFloor.switchedUnderneath(since: switches), ttlMs: ttlMs) != nil {
                 return .conflict(LeaseView(lease: lease, tenure: nil, caller: nil))
             }
             return .ok(LeaseView(lease: lease, tenure: tenure, caller: holder))
@@ -166,8 +171,8 @@ public final class LeaderElection: Sendable {
     /// best effort: the floor keeps its window, so the new server waits it out) and the
     /// caller told to retry. Behind a proxy routing to two masters: 10 overlapping tenures
     /// before, 0 after (chaos/proxy.py).
-    private func voidIfServerSwitched(_ lease: LeaseName, _ tenure: Tenure, since switches: Int, ttlMs: Int) -> Decision<LeaseView>? {
-        guard fencingFloor.switchedUnderneath(since: switches) else { return nil }
+    private func voidIfServerSwitched(_ lease: LeaseName, _ tenure: Tenure, _ switched: Bool, ttlMs: Int) -> Decision<LeaseView>? {
+        guard switched else { return nil }
         _ = breaker(for: lease).run { () throws(BackendError) in try store.release(lease, holder: tenure.holder, fencingToken: tenure.fencingToken) }
         events.recoveryRefusal(.lease(lease))
         return .recovering(LeaseView(lease: lease, tenure: nil, caller: tenure.holder, reason: .recovering), retryAfterMs: ttlMs)
