@@ -570,6 +570,9 @@ def print_report(rep, out=sys.stdout):
 
 def run(args):
     extra = {"BATON_LOG_LEVEL": "warn"}
+    for setting in args.set:
+        name, _, value = setting.partition("=")
+        extra[name] = value
     stack = harness.Stack(extra=extra, keep=args.keep, replicas=args.replicas)
     rec = Recorder()
     stop = threading.Event()
@@ -637,6 +640,15 @@ def run(args):
             rep.violation("redis_connections_leaked", "%d Redis clients for %d threads" % (redis_clients, threads))
         if pg_backends > len(stack.batonds) * (threads + 4):
             rep.violation("pg_connections_leaked", "%d PostgreSQL sessions for %d threads" % (pg_backends, threads))
+        # With BATON_REDIS_PIPELINE=on: how many acquires took the pipelined path (the
+        # metric is absent when it is off), so a run says whether it exercised it.
+        pipelined = 0
+        for b in stack.batonds:
+            text = harness.http_get(b.port, "/metrics")[1]
+            for line in (text if isinstance(text, str) else "").splitlines():
+                if line.startswith("baton_redis_pipelined_commands_total "):
+                    pipelined += int(float(line.split()[1]))
+        rep.figures["pipelined_commands"] = pipelined
         log = stack.batond.log()
         if '"level":"error"' in log and "history" not in log:
             rep.notes.append("batond logged errors: " + "\n".join(l for l in log.splitlines() if '"level":"error"' in l)[:2000])
@@ -651,8 +663,8 @@ def run(args):
                     f.write(json.dumps(item) + "\n")
                 f.write(json.dumps({"k": "pg", "pg": pg}) + "\n")
         print_report(rep)
-        print("duration %.1f s, restarts %d, redis clients after %d, pg sessions after %d"
-              % (rep.figures["duration_s"], sum((faults.counts if faults else {}).values()), redis_clients, pg_backends))
+        print("duration %.1f s, restarts %d, redis clients after %d, pg sessions after %d, pipelined commands %d"
+              % (rep.figures["duration_s"], sum((faults.counts if faults else {}).values()), redis_clients, pg_backends, pipelined))
     finally:
         stop.set()
         stack.close()
@@ -759,6 +771,8 @@ def main():
     r.add_argument("--seed", type=int)
     r.add_argument("--history", help="write the recorded history (JSON lines) here")
     r.add_argument("--keep", action="store_true", help="keep the database and folder")
+    r.add_argument("--set", action="append", default=[], metavar="BATON_NAME=VALUE",
+                   help="a batond setting for every replica (repeatable), e.g. BATON_REDIS_PIPELINE=on")
     c = sub.add_parser("check")
     c.add_argument("file")
     sub.add_parser("self-test")

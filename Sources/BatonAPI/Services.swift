@@ -76,6 +76,9 @@ public struct RedisTopology: Sendable {
     public var lastFailoverAtMs: Int64?
     public var lastFailover: String?
     public var lastError: String?
+    /// Commands sent through the shared pipelined connection (``BATON_REDIS_PIPELINE``),
+    /// nil when it is off.
+    public var pipelinedCommands: Int?
     public init(mode: String, master: String?, failovers: Int = 0, lastFailoverAtMs: Int64? = nil, lastFailover: String? = nil,
                 lastError: String? = nil) {
         self.mode = mode

@@ -88,6 +88,7 @@ final class Application: Sendable {
                                  ["from": .string(failover.from), "to": .string(failover.to)])
             }
         }
+        let pipeline = redis.pipeline
         facts.setRedisTopology {
             if let cluster {
                 let s = cluster.snapshot
@@ -99,7 +100,11 @@ final class Application: Sendable {
                 t.migrations = s.migrations
                 return t
             }
-            guard let sentinel else { return RedisTopology(mode: "standalone", master: endpoint.description) }
+            guard let sentinel else {
+                var t = RedisTopology(mode: "standalone", master: endpoint.description)
+                t.pipelinedCommands = pipeline?.commandsSent
+                return t
+            }
             let s = sentinel.snapshot
             return RedisTopology(mode: "sentinel", master: s.master, failovers: s.failovers, lastFailoverAtMs: s.lastFailover?.atMs,
                                  lastFailover: s.lastFailover.map { "\($0.from) -> \($0.to)" }, lastError: s.lastError)

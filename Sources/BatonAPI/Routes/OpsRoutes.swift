@@ -24,6 +24,10 @@ struct OpsRoutes {
             metrics.runs.seedIfNeeded { services.historyService.lastRuns() }
             metrics.runs.render(into: &text)
             LeaseGauge.render(services, into: &text)
+            if let n = services.facts.snapshot.redisTopology?().pipelinedCommands {
+                text += "# HELP baton_redis_pipelined_commands_total Redis commands sent through the shared pipelined connection (BATON_REDIS_PIPELINE=on).\n"
+                text += "# TYPE baton_redis_pipelined_commands_total counter\nbaton_redis_pipelined_commands_total \(n)\n"
+            }
             WatchStatus.metrics(services.watching, into: &text)
             metrics.schedules.render(services.scheduleService, clock: services.clock, into: &text)
             return .text(200, text, contentType: "text/plain; version=0.0.4; charset=utf-8")
