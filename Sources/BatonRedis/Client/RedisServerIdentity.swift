@@ -14,6 +14,10 @@ public final class RedisServerIdentity: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Held by a thread while it records a run id and, on a change, tells the listeners:
+    /// another new connection to the same server waits until they are done, so its first
+    /// command runs with what they carried (see ``observe(_:)``).
+    private let recording = Mutex(())
 
     public init() {}
 
@@ -27,17 +31,27 @@ public final class RedisServerIdentity: Sendable {
         state.withLock { $0.listeners.append(listener) }
     }
 
-    /// Records the run id of a new connection.
+    /// Records the run id of a new connection; returns once the listeners of a change have
+    /// run, whichever thread saw it first.
+    ///
+    /// Why wait for another thread's listeners: the first connection to a new server runs them
+    /// (the fencing floor carries this process's grants into the new server); a second
+    /// connection that found the change already recorded went on at once and could send an
+    /// acquire with guardrails from before the carry, which the new server (having lost the
+    /// lease) granted, while the holder granted under the old server still led. Its grant was
+    /// not voided either when it was answered before the switch was counted.
     func observe(_ runId: String) {
         guard !runId.isEmpty else { return }
-        let (old, listeners) = state.withLock { s -> (String?, [@Sendable (String, String) -> Void]) in
-            let old = s.runId
-            s.runId = runId
-            return (old, s.listeners)
+        recording.withLock { _ in
+            let (old, listeners) = state.withLock { s -> (String?, [@Sendable (String, String) -> Void]) in
+                let old = s.runId
+                s.runId = runId
+                return (old, s.listeners)
+            }
+            // Outside the state lock (a listener may read ``runId``), once per change: only the
+            // thread that recorded the new run id sees the old one.
+            if let old, old != runId { for l in listeners { l(old, runId) } }
         }
-        // Listeners run outside the lock, once per change: only the thread that recorded
-        // the new run id sees the old one.
-        if let old, old != runId { for l in listeners { l(old, runId) } }
     }
 
     /// Tells the listeners of a change of server seen elsewhere (a cluster node's own
