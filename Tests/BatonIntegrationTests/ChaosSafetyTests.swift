@@ -45,6 +45,9 @@ import Testing
                                           "--faults", "none,stale,aof"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("violations=0") && output.contains("none/lost") && output.contains("stale/stale"), "\(output)")
+        // The pipelined path (on by default) was taken: an overlap was once seen only with it on.
+        let pipelined = output.split(separator: "\n").first { $0.contains("pipelined commands") }?.split(separator: " ").last.flatMap { Int($0) }
+        #expect((pipelined ?? 0) > 0, "no acquire went through the Redis pipeline: \(output)")
     }
 
     @Test func hostileClientsDoNotStopOthersBeingServed() throws {
