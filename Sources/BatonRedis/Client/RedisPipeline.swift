@@ -31,11 +31,11 @@ public final class RedisPipeline: Sendable {
     public typealias Completion = @Sendable (Result<RedisReply, BackendError>) -> Void
 
     private let connection: Shared
-    private let state = Mutex(State())
+    private let state = SleepingLock(State())
     /// Rung when a command is queued while the reader may be idle.
     private let wake = WakeSignal()
 
-    private struct State: ~Copyable {
+    private struct State {
         /// Completions of the commands written and not answered yet, oldest first from `head`.
         var waiting: [Completion] = []
         var head = 0
