@@ -1,4 +1,5 @@
 import BatonHTTP
+import BatonSupport
 import BatonTestSupport
 import Foundation
 import Synchronization
@@ -105,6 +106,41 @@ import Testing
         let settled = Date().addingTimeInterval(2)
         while server.inFlight > 0 && Date() < settled { usleep(5_000) }
         #expect(server.inFlight == 0)
+    }
+
+    /// Never answers: only the server's `stop` does.
+    final class Never: HTTPHandler, Sendable {
+        func handle(_ request: HTTPRequest) -> HTTPResponse { .deferred(DeferredResponse()) }
+    }
+
+    /// `stop` answers every request still held (503), wherever the registry keeps it, and so
+    /// stops at once rather than after its grace period: 40 held requests over 40 connections
+    /// land in every shard of ``HeldRequests``.
+    @Test func stopAnswersEveryHeldRequest() throws {
+        var settings = ServerSettings(listen: "127.0.0.1:0", threads: 4)
+        settings.idleTimeoutSeconds = 30
+        let server = HTTPServer(settings: settings, handler: Never())
+        try server.start()
+        let port = server.port, count = 40
+        let statuses = Mutex<[Int]>([])
+        let done = WakeSignal()
+        for _ in 0..<count {
+            Thread.detachNewThread {
+                var client = HTTPClient(port: port, timeoutSeconds: 10)
+                let status = (try? client.get("/held").status) ?? -1
+                statuses.withLock { $0.append(status) }
+                done.signal()
+            }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while server.inFlight < count && Date() < deadline { usleep(5_000) }
+        #expect(server.inFlight == count)
+        let started = Date()
+        let cut = server.stop(graceMs: 5_000)
+        #expect(Date().timeIntervalSince(started) < 3, "stop waited out its grace period: held requests were not answered")
+        #expect(cut == 0)
+        for _ in 0..<count { _ = done.wait(timeoutMs: 10_000) }
+        #expect(statuses.withLock { $0 } == Array(repeating: 503, count: count))
     }
 }
 

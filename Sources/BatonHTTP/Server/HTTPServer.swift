@@ -95,7 +95,7 @@ public final class HTTPServer: Sendable {
         // libmicrohttpd must not be stopped with suspended connections (microhttpd.h): the
         // owners of held requests should have answered them by now; whatever is left gets a 503.
         for stream in context.streams.withLock({ Array($0.values) }) { stream.finish() }
-        for held in context.held.withLock({ Array($0.values) }) {
+        for held in context.held.all() {
             held.fulfill(Problem.unavailable("batond", retryAfterMs: 1_000, detail: "batond is shutting down; retry on another replica").response)
         }
         var waited = 0
@@ -120,7 +120,7 @@ final class ServerContext: Sendable {
     let port = Atomic<Int>(0)
     let deadline: HeaderDeadline
     /// Requests held without a worker (``DeferredResponse``), answered at the latest by `stop`.
-    let held = Mutex<[ObjectIdentifier: DeferredResponse]>([:])
+    let held = HeldRequests()
     /// Open event streams (suspended while idle), finished by `stop`.
     let streams = Mutex<[ObjectIdentifier: EventStream]>([:])
 
@@ -210,7 +210,7 @@ private func accessHandler(
     if let deferred = pending.deferred, let request = pending.request {
         guard let response = deferred.take() else { return MHD_Result.YES }
         pending.deferred = nil
-        server.held.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(deferred)) }
+        server.held.remove(deferred)
         return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))
     }
     if pending.answered {
@@ -242,13 +242,13 @@ private func accessHandler(
     if let deferred = response.deferred {
         pending.deferred = deferred
         pending.request = request
-        server.held.withLock { $0[ObjectIdentifier(deferred)] = deferred }
+        server.held.add(deferred)
         let address = Int(bitPattern: UnsafeRawPointer(connection))
         guard let now = deferred.suspendUnlessAnswered(connection: address, { MHD_suspend_connection(connection) }) else {
             return MHD_Result.YES
         }
         pending.deferred = nil
-        server.held.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(deferred)) }
+        server.held.remove(deferred)
         return respond(connection, now, request, pending, server, close: server.draining.load(ordering: .relaxed))
     }
     return respond(connection, response, request, pending, server, close: server.draining.load(ordering: .relaxed))
