@@ -45,6 +45,15 @@ import Testing
         #expect(metrics.contains(#"baton_http_requests_total{route="/leader",method="POST",status="200"} 2"#), "\(metrics)")
         #expect(metrics.contains(#"baton_http_requests_total{route="/leader",method="POST",status="409"} 1"#))
         #expect(metrics.contains(#"baton_http_requests_total{route="/leader",method="POST",status="400"} 1"#))
+        // With the pipeline on, the three acquires that reached Redis went through it (the
+        // watch keeps another request in flight); off, the counter is not there at all.
+        let pipelined = metrics.split(separator: "\n").first { $0.hasPrefix("baton_redis_pipelined_commands_total ") }
+            .flatMap { Int($0.split(separator: " ")[1]) }
+        if pipeline == "on" {
+            #expect((pipelined ?? 0) >= 3, "\(metrics)")
+        } else {
+            #expect(pipelined == nil, "\(metrics)")
+        }
     }
 
     @Test func renewByANonHolderIsRefusedAndNeverReacquires() throws {
