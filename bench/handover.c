@@ -13,7 +13,6 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/eventfd.h>
 
 static char mode;
 static const char body[] = "{\"lease\":\"x\",\"holder\":\"h\",\"fencing_token\":1,\"ttl_ms\":30000}";
