@@ -4,7 +4,7 @@ import Foundation
 /// tests that stop and restart the database without disturbing other suites.
 public final class PostgresServer: @unchecked Sendable {
     // @unchecked: start/stop are called sequentially by the one test that owns the server.
-    public let port: Int
+    public private(set) var port: Int
     public let directory: String
     private let bin: String
 
@@ -17,8 +17,21 @@ public final class PostgresServer: @unchecked Sendable {
         if getuid() == 0 { _ = try TestEnvironment.run("/bin/chown", ["postgres", directory]) }
         let r = try asPostgres(bin + "/initdb", ["-D", directory + "/data", "-U", "postgres", "-A", "trust", "--no-sync"])
         guard r.status == 0 else { throw TestSetupError("initdb failed: \(r.output)") }
-        try start()
+        // The port was free when chosen; another suite's server may take it before this one
+        // binds it (a fresh-clone run saw "postgres did not start" once). Then another port.
+        for attempt in 1...3 {
+            do {
+                try start()
+                return
+            } catch where attempt < 3 && serverLog.contains("could not bind") {
+                try? FileManager.default.removeItem(atPath: directory + "/log")
+                port = TestEnvironment.freePort()
+            }
+        }
     }
+
+    /// The server's own log (why it did not start, when it did not).
+    private var serverLog: String { (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "" }
 
     deinit {
         _ = try? asPostgres(bin + "/pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "stop"])
@@ -30,7 +43,7 @@ public final class PostgresServer: @unchecked Sendable {
     public func start() throws {
         let r = try asPostgres(bin + "/pg_ctl", ["-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "30", "-o",
                                                  "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
-        guard r.status == 0 else { throw TestSetupError("postgres did not start: \(r.output)") }
+        guard r.status == 0 else { throw TestSetupError("postgres did not start: \(r.output)\n\(serverLog.suffix(2_000))") }
     }
 
     public func stop() throws {
