@@ -452,6 +452,48 @@ struct PipelinedAcquires: LeaseStore {
         #expect(completed > grace + 110_000 && completed <= grace + 120_000, "\(kind): kept while the completed claim is: \(completed)")
     }
 
+    /// The holder's renewal through acquire (the call every replica makes most, answered by
+    /// its own first part of the script) keeps the meta hash and the windows as the rest of
+    /// the script does: the hash outlives the tenure, a carried window reaches
+    /// `recover_until` and holds off the next holder, and an earlier window is kept.
+    @Test(arguments: kinds) func aHolderRenewingThroughAcquireKeepsTheMetaHashAndTheWindows(_ kind: String) throws {
+        let s = try StoreHarness.make(kind)
+        let grace: Int64 = 86_400_000  // the scripts' META_GRACE_MS
+        let key = "lease:\(lease.value)"
+        guard case .acquired(let t, _) = try s.leases.acquire(lease, holder: a, ttlMs: 5_000, guardrails: .none) else {
+            Issue.record("\(kind): not acquired"); return
+        }
+        guard case .renewed(let longer) = try s.leases.acquire(lease, holder: a, ttlMs: 600_000, guardrails: .none) else {
+            Issue.record("\(kind): not renewed"); return
+        }
+        #expect(longer.fencingToken == t.fencingToken && longer.ttlMs == 600_000 && longer.acquiredAtMs == t.acquiredAtMs)
+        let afterRenew = try #require(try s.metaTTL(key))
+        #expect(afterRenew > grace + 590_000 && afterRenew <= grace + 600_000, "\(kind): the meta hash must outlive the tenure: \(afterRenew)")
+
+        // A carried window longer than the tenure: still a renewal, and the window is the store's.
+        guard case .renewed(let carried) = try s.leases.acquire(lease, holder: a, ttlMs: 1_000,
+                                                                guardrails: Guardrails(carriedWindowMs: 900_000)) else {
+            Issue.record("\(kind): a carried window refused the holder's renewal"); return
+        }
+        #expect(carried.fencingToken == t.fencingToken && carried.ttlMs == 1_000)
+        let afterCarried = try #require(try s.metaTTL(key))
+        #expect(afterCarried > grace + 890_000 && afterCarried <= grace + 900_000, "\(kind): \(afterCarried)")
+
+        // Renewing with nothing carried keeps the window set before.
+        guard case .renewed = try s.leases.acquire(lease, holder: a, ttlMs: 1_000, guardrails: .none) else {
+            Issue.record("\(kind): not renewed"); return
+        }
+        let kept = try #require(try s.metaTTL(key))
+        #expect(kept > grace + 800_000 && kept <= grace + 900_000, "\(kind): the earlier window was dropped: \(kept)")
+        guard case .released = try s.leases.release(lease, holder: a, fencingToken: t.fencingToken) else {
+            Issue.record("\(kind): not released"); return
+        }
+        guard case .recovering(let wait) = try s.leases.acquire(lease, holder: b, ttlMs: 1_000, guardrails: .none) else {
+            Issue.record("\(kind): the carried window did not hold off the next holder"); return
+        }
+        #expect(wait > 800_000 && wait <= 900_000, "\(kind): \(wait)")
+    }
+
     /// Fencing survives the expiry: with the meta hash gone, the counter restarts at the
     /// clock in µs (as after a Redis restart without data), above every earlier token.
     @Test(arguments: kinds) func tokensStillGrowAfterAMetaHashExpired(_ kind: String) throws {

@@ -26,10 +26,15 @@ import BatonCore
 /// vacant lease, a claim of a held task) cannot fill Redis (issue 15: 4,926 refused
 /// renews filled a 1.5 MB `maxmemory` headroom under `noeviction`).
 enum FencingLua {
-    static let prelude = """
+    /// How long a meta hash outlives what needs it; every script starts with it.
+    static let grace = """
     -- How long a meta hash outlives what needs it (1 day): long enough that a lease or a
     -- daily task in use keeps consecutive tokens and stays in GET /leases and GET /tasks.
     local META_GRACE_MS = 86400000
+
+    """
+
+    static let prelude = """
     -- The meta hash lives while the resource's key does (`key_ttl` ms from now), while new
     -- grants are held off (recover_until), then META_GRACE_MS more.
     local function keep_meta(meta, key_ttl, now)
