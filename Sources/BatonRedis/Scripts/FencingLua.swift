@@ -26,21 +26,13 @@ import BatonCore
 /// vacant lease, a claim of a held task) cannot fill Redis (issue 15: 4,926 refused
 /// renews filled a 1.5 MB `maxmemory` headroom under `noeviction`).
 enum FencingLua {
-    /// How long a meta hash outlives what needs it; every script starts with it.
-    static let grace = """
+    /// What a renewal needs: the grace period, the clock, holding off grants, reading the
+    /// meta hash, and its expiry after a renewal. Every script starts with it; the acquire
+    /// script's holder renewal runs right after it, before ``prelude`` (see ``LeaseScripts``).
+    static let renewal = """
     -- How long a meta hash outlives what needs it (1 day): long enough that a lease or a
     -- daily task in use keeps consecutive tokens and stays in GET /leases and GET /tasks.
     local META_GRACE_MS = 86400000
-
-    """
-
-    static let prelude = """
-    -- The meta hash lives while the resource's key does (`key_ttl` ms from now), while new
-    -- grants are held off (recover_until), then META_GRACE_MS more.
-    local function keep_meta(meta, key_ttl, now)
-      local until_ms = tonumber(redis.call('HGET', meta, 'recover_until') or '0')
-      redis.call('PEXPIRE', meta, math.max(key_ttl, until_ms - now, 0) + META_GRACE_MS)
-    end
     local function now_ms()
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -49,6 +41,39 @@ enum FencingLua {
       if window <= 0 then return end
       local until_ms = tonumber(redis.call('HGET', meta, 'recover_until') or '0')
       if now + window > until_ms then redis.call('HSET', meta, 'recover_until', string.format('%d', now + window)) end
+    end
+    -- The renew paths read the meta hash once: its epoch (as `foreign` compares it) and
+    -- recover_until (as `keep_meta` reads it). Two calls fewer per renewal (issue 17).
+    local function meta_of(meta, epoch)
+      local m = redis.call('HMGET', meta, 'epoch', 'recover_until')
+      return epoch ~= '' and m[1] ~= epoch, tonumber(m[2] or '0')
+    end
+    -- After a renewal, with recover_until already read: the carried window raises it first
+    -- (hold_off), then the hash outlives the key and recover_until by META_GRACE_MS. The
+    -- clock is read only when one of those windows is set.
+    local function renewed_meta(meta, key_ttl, until_ms, carried)
+      local keep = key_ttl
+      if carried > 0 or until_ms > 0 then
+        local now = now_ms()
+        if carried > 0 then
+          hold_off(meta, now, carried)
+          until_ms = math.max(until_ms, now + carried)
+        end
+        keep = math.max(key_ttl, until_ms - now, 0)
+      end
+      redis.call('PEXPIRE', meta, keep + META_GRACE_MS)
+    end
+
+    """
+
+    /// The rest of the shared Lua: settling a resource from an earlier server, refusals'
+    /// windows, the next fencing token, the change index.
+    static let prelude = """
+    -- The meta hash lives while the resource's key does (`key_ttl` ms from now), while new
+    -- grants are held off (recover_until), then META_GRACE_MS more.
+    local function keep_meta(meta, key_ttl, now)
+      local until_ms = tonumber(redis.call('HGET', meta, 'recover_until') or '0')
+      redis.call('PEXPIRE', meta, math.max(key_ttl, until_ms - now, 0) + META_GRACE_MS)
     end
     -- True when the meta hash was not written by this server (epoch ~= ''): the caller
     -- voids what it found. `carried` holds off new grants in any case (see Guardrails).
@@ -65,21 +90,6 @@ enum FencingLua {
     -- Whether the meta hash is from another server (read-only scripts treat its tenure as void).
     local function foreign(meta, epoch)
       return epoch ~= '' and redis.call('HGET', meta, 'epoch') ~= epoch
-    end
-    -- The renew paths read the meta hash once: its epoch (as `foreign` compares it) and
-    -- recover_until (as `keep_meta` reads it). Two calls fewer per renewal (issue 17).
-    local function meta_of(meta, epoch)
-      local m = redis.call('HMGET', meta, 'epoch', 'recover_until')
-      return epoch ~= '' and m[1] ~= epoch, tonumber(m[2] or '0')
-    end
-    -- keep_meta with recover_until already read, and the carried window applied first
-    -- (hold_off raises recover_until to now + carried when that is later).
-    local function renewed_meta(meta, key_ttl, until_ms, carried, now)
-      if carried > 0 then
-        hold_off(meta, now, carried)
-        until_ms = math.max(until_ms, now + carried)
-      end
-      redis.call('PEXPIRE', meta, math.max(key_ttl, until_ms - now, 0) + META_GRACE_MS)
     end
     -- A refusal writes nothing, except what fencing needs: a window Baton passes (the carried
     -- window after this replica saw the server change, or the resource's recovery window when

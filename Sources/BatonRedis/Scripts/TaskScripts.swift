@@ -39,7 +39,7 @@ enum TaskScripts {
     /// codes: 1 claimed, 2 held, 3 recently completed, 4 slot done, 5 recovering (`{5, retry_ms}`).
     /// ARGV: holder, run_id, at_most, at_least, fencing floor, slot ('' for none), recovery window,
     /// carried window, run id. KEYS[3]: the slot key (with a slot).
-    static let claim = LuaScript(name: "task_claim", source: FencingLua.grace + FencingLua.prelude + current + """
+    static let claim = LuaScript(name: "task_claim", source: FencingLua.renewal + FencingLua.prelude + current + """
     local now = now_ms()
     -- Refusals first, from what is there (a running claim of an earlier server is void),
     -- so that a refused claim writes nothing.
@@ -67,7 +67,7 @@ enum TaskScripts {
 
     /// codes: 1 extended, 0 lost. ARGV: run_id, holder, at_most, fencing floor, recovery window,
     /// carried window, run id.
-    static let extend = LuaScript(name: "task_extend", source: FencingLua.grace + FencingLua.prelude + current + """
+    static let extend = LuaScript(name: "task_extend", source: FencingLua.renewal + FencingLua.prelude + current + """
     local c = visible(ARGV[7])
     if c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running' then
       local now = now_ms()
@@ -84,7 +84,7 @@ enum TaskScripts {
     /// codes: 1 completed, 0 late. ARGV: run_id, holder, status, slot-marker ttl ms, run id.
     /// The slot key is built here from the claim's own slot; it carries the same hash
     /// tag as KEYS[1], so it lives in the same cluster slot.
-    static let complete = LuaScript(name: "task_complete", source: FencingLua.grace + FencingLua.prelude + current + """
+    static let complete = LuaScript(name: "task_complete", source: FencingLua.renewal + FencingLua.prelude + current + """
     local c = visible(ARGV[5])
     if not (c and c[1] == ARGV[1] and c[2] == ARGV[2] and c[8] == 'running') then
       -- Late: nothing is written (the run goes to history only), but watchers hear of it
@@ -113,14 +113,14 @@ enum TaskScripts {
     """)
 
     /// ARGV: run id.
-    static let state = LuaScript(name: "task_state", source: FencingLua.grace + FencingLua.prelude + current + """
+    static let state = LuaScript(name: "task_state", source: FencingLua.renewal + FencingLua.prelude + current + """
     return answer(1, visible(ARGV[1]))
     """)
 
     /// ARGV: run id. The task's change index (see ``FencingLua``): an integer, 0 for a task
     /// Redis knows nothing about. A running claim of another server is void, so gone.
     /// Writes nothing.
-    static let index = LuaScript(name: "task_index", source: FencingLua.grace + FencingLua.prelude + current + """
+    static let index = LuaScript(name: "task_index", source: FencingLua.renewal + FencingLua.prelude + current + """
     return index_of(KEYS[2], visible(ARGV[1]) == nil)
     """)
 }
