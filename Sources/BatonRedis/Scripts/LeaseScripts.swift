@@ -42,8 +42,8 @@ enum LeaseScripts {
     /// answered after ``FencingLua/renewal`` and before ``FencingLua/prelude`` defines the
     /// other helpers. It is most calls (every replica's `POST /leader`, every few seconds),
     /// and Redis 7.0's Lua makes each `local function` a new closure on every call: returning
-    /// before those exist saves Redis about 2 µs of its ~11 per call (bench/README.md). The reads are the ones the rest
-    /// of the script goes on with (`is_foreign`, `until_ms`, `cur`).
+    /// before those exist saves Redis about 2 µs of its ~11 per call (bench/README.md). The
+    /// reads are the ones the rest of the script goes on with (`is_foreign`, `until_ms`, `cur`).
     static let holderRenewal = """
     local is_foreign, until_ms = meta_of(KEYS[2], ARGV[6])
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
