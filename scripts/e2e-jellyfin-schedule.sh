@@ -234,7 +234,10 @@ for t in "${!interval_s[@]}"; do
         python3 -c "import sys; sys.exit(0 if float('$gap') >= ${interval_s[$t]} - 1.5 else 1)"
 done
 check_ge "RefreshGuide ran on the adopted 5 s schedule" "$(baton "/tasks/RefreshGuide/runs?limit=1000" | jq '.runs | length')" 3
-check "both pods won slots" bash -c "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshLibrary/runs?limit=1000' | jq -e '[.runs[].holder] | unique | length == 2'"
+# Across every library-wide task: which pod claims a given slot first is a race, and one task's
+# 6 slots all went to one pod once (1 in 32 for a fair race); ~30 slots in all do not.
+check "both pods won slots" bash -c "for t in ${library_tasks[*]}; do curl -fsS -H 'Authorization: Bearer $token' \"$url/tasks/\$t/runs?limit=1000\"; done \
+    | jq -s -e '[.[].runs[] | select(.external | not) | .holder] | unique | length == 2'"
 check_eq "the Startup task ran once for both pods (and not again when pod b restarted)" "$(baton /tasks/CleanCollectionsAndPlaylists/runs | jq '[.runs[] | select(.slot | startswith("startup@"))] | length')" 1
 check "RefreshPeople's failure is recorded with Jellyfin's ErrorMessage" bash -c \
     "curl -fsS -H 'Authorization: Bearer $token' '$url/tasks/RefreshPeople/runs' | jq -e '.runs | any(.status == \"failed\" and (.detail | contains(\"RefreshPeople: stand-in failure\")))'"
