@@ -458,12 +458,35 @@ struct PipelinedAcquires: LeaseStore {
     /// `recover_until` and holds off the next holder, and an earlier window is kept.
     @Test(arguments: kinds) func aHolderRenewingThroughAcquireKeepsTheMetaHashAndTheWindows(_ kind: String) throws {
         let s = try StoreHarness.make(kind)
+        try holderRenewalKeepsTheMetaHashAndTheWindows(s, kind) { ttlMs, rails, _ in
+            guard case .renewed(let t) = try s.leases.acquire(lease, holder: a, ttlMs: ttlMs, guardrails: rails) else { return nil }
+            return t
+        }
+    }
+
+    /// The same through `renew` (`POST /lease/renew`), whose script also answers the holder
+    /// before the rest of the shared Lua is defined, with and without a fencing token.
+    @Test(arguments: kinds) func aHolderRenewingThroughRenewKeepsTheMetaHashAndTheWindows(_ kind: String) throws {
+        let s = try StoreHarness.make(kind)
+        try holderRenewalKeepsTheMetaHashAndTheWindows(s, kind) { ttlMs, rails, token in
+            guard case .renewed(let t) = try s.leases.renew(lease, holder: a, ttlMs: ttlMs, fencingToken: token,
+                                                            guardrails: rails) else { return nil }
+            return t
+        }
+    }
+
+    /// Acquires for `a` (5 s), then renews through `renewal` (ttl, guardrails, the tenure's
+    /// token or nil; nil when not renewed) and checks the meta hash's expiry after each step.
+    private func holderRenewalKeepsTheMetaHashAndTheWindows(
+        _ s: StoreHarness, _ kind: String,
+        renewal: (Int, Guardrails, FencingToken?) throws -> Tenure?
+    ) throws {
         let grace: Int64 = 86_400_000  // the scripts' META_GRACE_MS
         let key = "lease:\(lease.value)"
         guard case .acquired(let t, _) = try s.leases.acquire(lease, holder: a, ttlMs: 5_000, guardrails: .none) else {
             Issue.record("\(kind): not acquired"); return
         }
-        guard case .renewed(let longer) = try s.leases.acquire(lease, holder: a, ttlMs: 600_000, guardrails: .none) else {
+        guard let longer = try renewal(600_000, .none, nil) else {
             Issue.record("\(kind): not renewed"); return
         }
         #expect(longer.fencingToken == t.fencingToken && longer.ttlMs == 600_000 && longer.acquiredAtMs == t.acquiredAtMs)
@@ -471,8 +494,7 @@ struct PipelinedAcquires: LeaseStore {
         #expect(afterRenew > grace + 590_000 && afterRenew <= grace + 600_000, "\(kind): the meta hash must outlive the tenure: \(afterRenew)")
 
         // A carried window longer than the tenure: still a renewal, and the window is the store's.
-        guard case .renewed(let carried) = try s.leases.acquire(lease, holder: a, ttlMs: 1_000,
-                                                                guardrails: Guardrails(carriedWindowMs: 900_000)) else {
+        guard let carried = try renewal(1_000, Guardrails(carriedWindowMs: 900_000), t.fencingToken) else {
             Issue.record("\(kind): a carried window refused the holder's renewal"); return
         }
         #expect(carried.fencingToken == t.fencingToken && carried.ttlMs == 1_000)
@@ -480,7 +502,7 @@ struct PipelinedAcquires: LeaseStore {
         #expect(afterCarried > grace + 890_000 && afterCarried <= grace + 900_000, "\(kind): \(afterCarried)")
 
         // Renewing with nothing carried keeps the window set before.
-        guard case .renewed = try s.leases.acquire(lease, holder: a, ttlMs: 1_000, guardrails: .none) else {
+        guard try renewal(1_000, .none, nil) != nil else {
             Issue.record("\(kind): not renewed"); return
         }
         let kept = try #require(try s.metaTTL(key))

@@ -60,31 +60,35 @@ enum LeaseScripts {
 
     /// ARGV: holder, ttl, fencing token ('' for any), fencing floor, recovery window,
     /// carried window, run id. Codes: 1 renewed, 0 not held.
-    static let renew = LuaScript(name: "lease_renew", source: FencingLua.renewal + FencingLua.prelude + """
-    local now = now_ms()
+    static let renew = LuaScript(name: "lease_renew", source: FencingLua.renewal + holderRenewalForRenew + FencingLua.prelude + """
+    -- Not renewed (the holder's renewal returned above): a refusal writes only the windows.
+    note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now_ms())
     -- A tenure from an earlier server is void: not held (the next acquire settles it).
-    local is_foreign, until_ms = meta_of(KEYS[2], ARGV[7])
-    if is_foreign then
-      note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-      return {0}
-    end
-    local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
-    if not cur[1] then
-      note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-      return {0}
-    end
-    if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
-      if cur[4] ~= ARGV[2] then redis.call('HSET', KEYS[1], 'ttl', ARGV[2]) end
-      redis.call('PEXPIRE', KEYS[1], ARGV[2])
-      -- Not a change (`index` stays): counted apart, for watchers that ask for renewals.
-      redis.call('HINCRBY', KEYS[2], 'renewals', 1)
-      redis.call('PUBLISH', 'baton:changes', KEYS[1])
-      renewed_meta(KEYS[2], tonumber(ARGV[2]), until_ms, tonumber(ARGV[6]))
-      return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(ARGV[2]), tonumber(ARGV[2])}
-    end
-    note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+    if is_foreign or not cur[1] then return {0} end
     return {0, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4]), redis.call('PTTL', KEYS[1])}
     """)
+
+    /// The renew script's first part, answered before ``FencingLua/prelude`` as the acquire
+    /// script's ``holderRenewal`` is, and without reading the clock unless a window is set
+    /// (``FencingLua/renewal``'s `renewed_meta`). `cur` is nil when the meta hash is from
+    /// another server: that tenure is void and its fields are not read.
+    static let holderRenewalForRenew = """
+    local is_foreign, until_ms = meta_of(KEYS[2], ARGV[7])
+    local cur = {}
+    if not is_foreign then
+      cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
+      if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
+        if cur[4] ~= ARGV[2] then redis.call('HSET', KEYS[1], 'ttl', ARGV[2]) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        -- Not a change (`index` stays): counted apart, for watchers that ask for renewals.
+        redis.call('HINCRBY', KEYS[2], 'renewals', 1)
+        redis.call('PUBLISH', 'baton:changes', KEYS[1])
+        renewed_meta(KEYS[2], tonumber(ARGV[2]), until_ms, tonumber(ARGV[6]))
+        return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(ARGV[2]), tonumber(ARGV[2])}
+      end
+    end
+
+    """
 
     /// ARGV: holder, fencing token ('' for any), run id. Codes: 1 released, 2 vacant, 0 held by another.
     /// A tenure from an earlier server is void: vacant (the next acquire settles it).
