@@ -246,6 +246,36 @@ struct PipelinedAcquires: LeaseStore {
         #expect(try s.claims.knownTasks() == [task])
     }
 
+    /// A claim, an extension and a completion answer the claim exactly as a read right
+    /// after finds it (the scripts build those answers from what they wrote instead of
+    /// reading the claim back); only the time left may differ by the time in between.
+    @Test(arguments: kinds) func grantsAnswerTheClaimAsAReadFindsIt(_ kind: String) throws {
+        let s = try StoreHarness.make(kind)
+        func expectSameAsRead(_ answer: TaskClaim, _ step: String) throws {
+            let read = try #require(try s.claims.claim(of: task), "\(kind) \(step): nothing to read")
+            #expect(answer.runId == read.runId && answer.holder == read.holder && answer.slot == read.slot
+                    && answer.fencingToken == read.fencingToken && answer.claimedAtMs == read.claimedAtMs
+                    && answer.lockAtMostMs == read.lockAtMostMs && answer.lockAtLeastMs == read.lockAtLeastMs
+                    && answer.state == read.state, "\(kind) \(step): answered \(answer), read \(read)")
+            #expect(answer.expiresInMs >= read.expiresInMs && answer.expiresInMs - read.expiresInMs < 1_000,
+                    "\(kind) \(step): answered \(answer.expiresInMs) ms left, read \(read.expiresInMs)")
+        }
+        let req = ClaimRequest(task: task, holder: a, slot: Slot("2026-12-07T03:00")!, lockAtMostMs: 60_000, lockAtLeastMs: 30_000)
+        guard case .claimed(let c) = try s.claims.claim(req, runId: "r1", guardrails: .none) else { Issue.record("\(kind): not claimed"); return }
+        #expect(c.lockAtMostMs == 60_000 && c.lockAtLeastMs == 30_000 && c.expiresInMs > 59_000)
+        try expectSameAsRead(c, "claim")
+        guard case .extended(let e) = try s.claims.extend(task, runId: "r1", holder: a, lockAtMostMs: 120_000) else {
+            Issue.record("\(kind): not extended"); return
+        }
+        #expect(e.lockAtMostMs == 120_000 && e.expiresInMs > 119_000)
+        try expectSameAsRead(e, "extend")
+        guard case .completed(let done) = try s.claims.complete(task, runId: "r1", holder: a, status: .succeeded) else {
+            Issue.record("\(kind): not completed"); return
+        }
+        #expect(done.state == .completed && done.expiresInMs > 29_000 && done.expiresInMs <= 30_000)
+        try expectSameAsRead(done, "complete")
+    }
+
     @Test(arguments: kinds) func lateCompletion(_ kind: String) throws {
         let s = try StoreHarness.make(kind)
         let req = ClaimRequest(task: task, holder: a, slot: nil, lockAtMostMs: 150, lockAtLeastMs: 0)

@@ -27,8 +27,9 @@ import BatonCore
 /// renews filled a 1.5 MB `maxmemory` headroom under `noeviction`).
 enum FencingLua {
     /// What a renewal needs: the grace period, the clock, holding off grants, reading the
-    /// meta hash, and its expiry after a renewal. Every script starts with it; the acquire
-    /// script's holder renewal runs right after it, before ``prelude`` (see ``LeaseScripts``).
+    /// meta hash, and its expiry after a renewal. Every script starts with it; the holder's
+    /// renewal in the acquire and renew scripts runs right after it, before ``prelude`` (see
+    /// ``LeaseScripts``).
     static let renewal = """
     -- How long a meta hash outlives what needs it (1 day): long enough that a lease or a
     -- daily task in use keeps consecutive tokens and stays in GET /leases and GET /tasks.

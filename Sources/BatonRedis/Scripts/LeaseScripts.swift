@@ -70,7 +70,7 @@ enum LeaseScripts {
 
     /// The renew script's first part, answered before ``FencingLua/prelude`` as the acquire
     /// script's ``holderRenewal`` is, and without reading the clock unless a window is set
-    /// (``FencingLua/renewal``'s `renewed_meta`). `cur` is nil when the meta hash is from
+    /// (``FencingLua/renewal``'s `renewed_meta`). `cur` stays empty when the meta hash is from
     /// another server: that tenure is void and its fields are not read.
     static let holderRenewalForRenew = """
     local is_foreign, until_ms = meta_of(KEYS[2], ARGV[7])

@@ -62,7 +62,8 @@ enum TaskScripts {
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     began(KEYS[2], KEYS[1])
     keep_meta(KEYS[2], tonumber(ARGV[3]), now)
-    return answer(1, current())
+    -- The claim just written, as `current()` would read it back.
+    return {1, ARGV[2], ARGV[1], ARGV[6], tok, now, tonumber(ARGV[3]), tonumber(ARGV[4]), 'running', tonumber(ARGV[3])}
     """)
 
     /// codes: 1 extended, 0 lost. ARGV: run_id, holder, at_most, fencing floor, recovery window,
@@ -75,7 +76,9 @@ enum TaskScripts {
       redis.call('HSET', KEYS[1], 'at_most', ARGV[3])
       redis.call('PEXPIRE', KEYS[1], ARGV[3])
       keep_meta(KEYS[2], tonumber(ARGV[3]), now)
-      return answer(1, current())
+      c[6] = tonumber(ARGV[3])
+      c[9] = tonumber(ARGV[3])
+      return answer(1, c)
     end
     note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now_ms())
     return answer(0, c)
@@ -102,7 +105,9 @@ enum TaskScripts {
       redis.call('PEXPIRE', KEYS[1], keep)
       changed(KEYS[2], KEYS[1])
       keep_meta(KEYS[2], keep, now)
-      return answer(1, current())
+      c[8] = 'completed'
+      c[9] = keep
+      return answer(1, c)
     end
     redis.call('DEL', KEYS[1])
     ended(KEYS[2], KEYS[1])
