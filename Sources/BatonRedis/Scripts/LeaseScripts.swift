@@ -13,7 +13,7 @@
 enum LeaseScripts {
     /// ARGV: holder, ttl, fencing floor, recovery window, carried window, run id.
     /// Codes: 1 acquired, 2 renewed, 0 held by another, 3 recovering (`{3, retry_ms}`).
-    static let acquire = LuaScript(name: "lease_acquire", source: FencingLua.renewal + holderRenewal + FencingLua.prelude + """
+    static let acquire = LuaScript(name: "lease_acquire", source: FencingLua.renewal + tenureRenewal + holderRenewal + FencingLua.prelude + """
     local now = now_ms()
     local ttl = tonumber(ARGV[2])
     local floor = tonumber(ARGV[3])
@@ -38,6 +38,21 @@ enum LeaseScripts {
     return {1, ARGV[1], tok, now, ttl, ttl, prev}
     """)
 
+    /// A holder's renewal of its tenure, shared by the acquire and renew scripts: the lease
+    /// key (KEYS[1]) and the meta hash (KEYS[2]) are extended by the new ttl. Returns the ttl
+    /// as a number.
+    static let tenureRenewal = """
+    local function renew_tenure(cur, ttl_arg, until_ms, carried)
+      local ttl = tonumber(ttl_arg)
+      -- The ttl field is written only when it changes (a holder renews with the same ttl).
+      if cur[4] ~= ttl_arg then redis.call('HSET', KEYS[1], 'ttl', ttl) end
+      redis.call('PEXPIRE', KEYS[1], ttl)
+      renewed_meta(KEYS[2], ttl, until_ms, carried)
+      return ttl
+    end
+
+    """
+
     /// The acquire script's first part: a renewal by the lease's holder under this server,
     /// answered after ``FencingLua/renewal`` and before ``FencingLua/prelude`` defines the
     /// other helpers. It is most calls (every replica's `POST /leader`, every few seconds),
@@ -48,11 +63,7 @@ enum LeaseScripts {
     local is_foreign, until_ms = meta_of(KEYS[2], ARGV[6])
     local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
     if not is_foreign and cur[1] == ARGV[1] then
-      local ttl = tonumber(ARGV[2])
-      -- The ttl field is written only when it changes (a holder renews with the same ttl).
-      if cur[4] ~= ARGV[2] then redis.call('HSET', KEYS[1], 'ttl', ttl) end
-      redis.call('PEXPIRE', KEYS[1], ttl)
-      renewed_meta(KEYS[2], ttl, until_ms, tonumber(ARGV[5]))
+      local ttl = renew_tenure(cur, ARGV[2], until_ms, tonumber(ARGV[5]))
       return {2, cur[1], tonumber(cur[2]), tonumber(cur[3]), ttl, ttl}
     end
 
@@ -60,7 +71,7 @@ enum LeaseScripts {
 
     /// ARGV: holder, ttl, fencing token ('' for any), fencing floor, recovery window,
     /// carried window, run id. Codes: 1 renewed, 0 not held.
-    static let renew = LuaScript(name: "lease_renew", source: FencingLua.renewal + holderRenewalForRenew + FencingLua.prelude + """
+    static let renew = LuaScript(name: "lease_renew", source: FencingLua.renewal + tenureRenewal + holderRenewalForRenew + FencingLua.prelude + """
     -- Not renewed (the holder's renewal returned above): a refusal writes only the windows.
     note_windows(KEYS[2], ARGV[7], tonumber(ARGV[5]), tonumber(ARGV[6]), now_ms())
     -- A tenure from an earlier server is void: not held (the next acquire settles it).
@@ -78,13 +89,11 @@ enum LeaseScripts {
     if not is_foreign then
       cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired_at', 'ttl')
       if cur[1] == ARGV[1] and (ARGV[3] == '' or ARGV[3] == cur[2]) then
-        if cur[4] ~= ARGV[2] then redis.call('HSET', KEYS[1], 'ttl', ARGV[2]) end
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        local ttl = renew_tenure(cur, ARGV[2], until_ms, tonumber(ARGV[6]))
         -- Not a change (`index` stays): counted apart, for watchers that ask for renewals.
         redis.call('HINCRBY', KEYS[2], 'renewals', 1)
         redis.call('PUBLISH', 'baton:changes', KEYS[1])
-        renewed_meta(KEYS[2], tonumber(ARGV[2]), until_ms, tonumber(ARGV[6]))
-        return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), tonumber(ARGV[2]), tonumber(ARGV[2])}
+        return {1, cur[1], tonumber(cur[2]), tonumber(cur[3]), ttl, ttl}
       end
     end
 
